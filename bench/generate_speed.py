@@ -1,0 +1,72 @@
+"""Characters per second of generation: the tutorial's window method vs the stateful sampler.
+
+    python bench/generate_speed.py [--model models/best]
+
+Uses models/best when it exists, else a randomly initialised model of the default shape (speed
+does not depend on the weights). Prints one table; the README quotes it.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import numpy as np  # noqa: E402
+
+from chargen import params  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="models/best")
+    ap.add_argument("--window-chars", type=int, default=100)
+    ap.add_argument("--stateful-chars", type=int, default=5000)
+    ap.add_argument("--streams", type=int, default=64)
+    args = ap.parse_args()
+
+    from chargen import model as M
+    from chargen import sampling as S
+
+    if (Path(args.model) / "model.keras").is_file():
+        from chargen.select import load_best
+        model, vocab, config = load_best(args.model)
+        source = args.model
+    else:
+        cfg = params.load()["train"]
+        model, vocab = M.build(46, cfg), list(range(46))
+        source = f"random weights, {cfg['layers']}x{cfg['units']}"
+    T = 100  # the tutorial's window
+    step = S.StepLSTM(M.numpy_weights(model))
+    prompt = np.random.default_rng(0).integers(0, len(vocab), size=(1, T))
+    kw = dict(temperature=0.8, seed=1)
+
+    def rate(fn, n_chars, streams=1):
+        fn(2)  # warm-up
+        t = time.perf_counter()
+        fn(n_chars)
+        return n_chars * streams / (time.perf_counter() - t)
+
+    def window(n):
+        return S.sample_window(model, prompt, n, T, **kw)
+
+    def single(n):
+        return S.sample_stateful(step, prompt, n, **kw)
+
+    def many(n):
+        return S.sample_stateful(step, np.repeat(prompt, args.streams, 0), n, **kw)
+
+    r_window = rate(window, args.window_chars)
+    r_single = rate(single, args.stateful_chars)
+    r_many = rate(many, args.stateful_chars // 5, args.streams)
+    print(f"model: {source}")
+    print("| method | chars/s | vs window |")
+    print("| --- | ---: | ---: |")
+    print(f"| window re-feed (tutorial), 1 stream | {r_window:,.0f} | 1x |")
+    print(f"| stateful, 1 stream | {r_single:,.0f} | {r_single / r_window:,.0f}x |")
+    print(f"| stateful, {args.streams} streams | {r_many:,.0f} | {r_many / r_window:,.0f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Getting a book (mirror, cache or HTTP) and turning a Gutenberg file into clean text."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import unicodedata
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from chargen.io import ChargenError, write_bytes
+
+USER_AGENT = "chargen/0.1 (+https://github.com/chargen)"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def pinned_sha(pin, book: int) -> str:
+    """The sha256 pinned for `book`: one string for the target book, or a map {ebook: sha}."""
+    if isinstance(pin, dict):
+        return pin.get(book, "").lower()
+    return pin.lower()
+
+
+def check_payload(data: bytes, where: str, max_bytes: int) -> None:
+    """Reject what is plainly not a plain-text book: empty, too big, an HTML page."""
+    if not data:
+        raise ChargenError(f"{where} is empty: check the book id or the source")
+    if len(data) > max_bytes:
+        raise ChargenError(
+            f"{where} is {len(data):,} bytes, over download.max_bytes = {max_bytes:,}: raise the cap if you trust it"
+        )
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<html" in head[:512]:
+        raise ChargenError(f"{where} is an HTML page, not a plain-text book: check download.url and the book id")
+
+
+def http_get(url: str, timeout: float, retries: int, max_bytes: int) -> bytes:
+    """GET a URL with a timeout and retries (server errors and network faults only)."""
+    if url.split("://")[0] not in ("http", "https"):
+        raise ChargenError(f"download.url {url!r} is not http(s): only http and https are fetched")
+    last = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(min(2 ** (attempt - 1), 10))
+        try:
+            req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                data = resp.read(max_bytes + 1)
+            return data
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code} {exc.reason}"
+            if exc.code < 500 and exc.code != 429:
+                break
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+    raise ChargenError(
+        f"could not download {url}: {last} (after {attempt + 1} tries); check the book id and network, "
+        f"or set download.mirror to a folder holding the file"
+    )
+
+
+def fetch_book(book: int, cfg: dict) -> tuple[bytes, str]:
+    """Return (bytes, where they came from) for a Gutenberg ebook: mirror, then cache, then HTTP.
+
+    Every source is checked against the sha256 pin when there is one; the cache is only
+    written after a successful, verified download.
+    """
+    pin = pinned_sha(cfg["sha256"], book)
+    name = f"pg{book}.txt"
+
+    def verified(data: bytes, where: str) -> bytes:
+        check_payload(data, where, cfg["max_bytes"])
+        got = sha256(data)
+        if pin and got != pin:
+            raise ChargenError(
+                f"{where} has sha256 {got[:16]}..., not the pinned {pin[:16]}...: the file changed or is "
+                f"corrupt; fix download.sha256 or the source"
+            )
+        return data
+
+    if cfg["mirror"]:
+        path = Path(os.path.expanduser(cfg["mirror"])) / name
+        if path.is_file():
+            return verified(path.read_bytes(), str(path)), str(path.resolve())
+
+    cache = Path(os.path.expanduser(cfg["cache_dir"])) / name if cfg["cache_dir"] else None
+    if cache is not None and cache.is_file():
+        data = cache.read_bytes()
+        if not pin or sha256(data) == pin:
+            return verified(data, str(cache)), str(cache)
+
+    url = cfg["url"].replace("{id}", str(book))
+    data = verified(http_get(url, cfg["timeout"], cfg["retries"], cfg["max_bytes"]), url)
+    if cache is not None:
+        try:
+            write_bytes(cache, data)
+        except OSError:
+            pass  # a cache we cannot write is not worth failing the download for
+    return data, url
+
+
+# --- turning a file into text -------------------------------------------------------------
+
+_START = re.compile(r"^\*{3} ?START OF (?:THE|THIS) PROJECT GUTENBERG EBOOK[^\n]*$", re.I | re.M)
+_END = re.compile(r"^\*{3} ?END OF (?:THE|THIS) PROJECT GUTENBERG EBOOK[^\n]*$", re.I | re.M)
+
+_FOLD = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+    "\u2013": "-", "\u2014": "--", "\u2015": "--", "\u2010": "-", "\u2011": "-", "\u2212": "-",
+    "\u2026": "...", "\u00a0": " ", "\u00ad": "",
+})
+
+
+def decode(data: bytes, where: str) -> str:
+    """UTF-8 (with or without BOM) to str, with CRLF and lone CR made LF."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ChargenError(
+            f"{where} is not UTF-8 (bad byte at offset {exc.start}); convert it first, "
+            f"e.g. iconv -f latin1 -t utf-8"
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def strip_gutenberg(text: str, where: str) -> str:
+    """The book between the Project Gutenberg START and END markers."""
+    start = _START.search(text)
+    if not start:
+        raise ChargenError(
+            f"{where} has no '*** START OF THE PROJECT GUTENBERG EBOOK' marker; "
+            f"set prepare.strip_gutenberg: false to use the whole file"
+        )
+    end = _END.search(text, start.end())
+    if not end:
+        raise ChargenError(
+            f"{where} has a START marker but no '*** END OF THE PROJECT GUTENBERG EBOOK' marker "
+            f"(truncated file?); download it again or set prepare.strip_gutenberg: false"
+        )
+    return text[start.end():end.start()].strip("\n") + "\n"
+
+
+def normalise(text: str, lowercase: bool, fold: bool) -> str:
+    text = unicodedata.normalize("NFC", text)
+    if fold:
+        text = text.translate(_FOLD)
+    if lowercase:
+        text = text.lower()
+    return text
+
+
+def clean(data: bytes, where: str, *, strip: bool, lowercase: bool, fold: bool) -> str:
+    text = decode(data, where)
+    if strip:
+        text = strip_gutenberg(text, where)
+    return normalise(text, lowercase, fold)

@@ -1,0 +1,84 @@
+"""The Keras model: built from params with the functional API, built-in layers only.
+
+Input modes are all Embedding layers, so models load in Keras safe mode with no custom code:
+`embedding` is learned; `onehot` is a frozen identity matrix; `scaled` is a frozen column of
+id / vocab_size (the tutorial's single float feature per character).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+import keras
+import numpy as np
+from keras import layers
+
+from chargen.io import ChargenError
+
+LN2 = math.log(2.0)
+
+
+def input_matrix(mode: str, vocab_size: int) -> np.ndarray | None:
+    if mode == "onehot":
+        return np.eye(vocab_size, dtype="float32")
+    if mode == "scaled":
+        return (np.arange(vocab_size, dtype="float32") / vocab_size)[:, None]
+    return None
+
+
+def build(vocab_size: int, cfg: dict) -> keras.Model:
+    """LSTM stack from the train params: layers x LSTM(units) + Dropout, then Dense logits."""
+    fixed = input_matrix(cfg["input"], vocab_size)
+    ids = keras.Input(shape=(None,), dtype="int32", name="ids")
+    if fixed is None:
+        x = layers.Embedding(vocab_size, cfg["embedding_dim"], name="embed")(ids)
+    else:
+        embed = layers.Embedding(vocab_size, fixed.shape[1], trainable=False, name="embed")
+        x = embed(ids)
+        embed.set_weights([fixed])
+    for i in range(cfg["layers"]):
+        keep_sequence = cfg["objective"] == "sequence" or i < cfg["layers"] - 1
+        # Default activations and no recurrent dropout keep the layer cuDNN-eligible on a GPU.
+        x = layers.LSTM(cfg["units"], return_sequences=keep_sequence, name=f"lstm{i}")(x)
+        if cfg["dropout"] > 0:
+            x = layers.Dropout(cfg["dropout"], name=f"drop{i}")(x)
+    logits = layers.Dense(vocab_size, dtype="float32", name="logits")(x)
+    return keras.Model(ids, logits, name="chargen_lstm")
+
+
+def compile_model(model: keras.Model, cfg: dict, steps_per_epoch: int) -> None:
+    lr = cfg["learning_rate"]
+    if cfg["lr_schedule"] == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(
+            lr, decay_steps=max(1, cfg["epochs"] * steps_per_epoch), alpha=0.02
+        )
+    opt = keras.optimizers.Adam(learning_rate=lr, clipnorm=cfg["clipnorm"] or None)
+    model.compile(
+        optimizer=opt,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+
+
+def load(path, compile: bool = False) -> keras.Model:
+    """Load a .keras file in safe mode (no Lambda layers, no pickled code)."""
+    try:
+        return keras.models.load_model(path, compile=compile, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ChargenError(f"cannot load model {path}: {first[:200]}; re-run the stage that wrote it") from None
+
+
+def numpy_weights(model: keras.Model) -> dict:
+    """The weights a NumPy step function needs, by layer: embed, [(kernel, recurrent, bias)], dense."""
+    get = model.get_layer
+    lstms = [layer for layer in model.layers if isinstance(layer, layers.LSTM)]
+    return {
+        "embed": np.asarray(get("embed").get_weights()[0], dtype="float32"),
+        "lstm": [tuple(np.asarray(w, dtype="float32") for w in layer.get_weights()) for layer in lstms],
+        "dense": tuple(np.asarray(w, dtype="float32") for w in get("logits").get_weights()),
+    }
+
+
+def param_count(model: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))

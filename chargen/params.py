@@ -1,0 +1,179 @@
+"""Load and validate params.yaml before any work is done.
+
+Every key has a type and an allowed range; an unknown key, a wrong type or a value out of range
+is a ChargenError naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+
+import yaml
+
+from chargen.io import ChargenError
+
+
+class Key:
+    def __init__(self, types, allowed: str, check=lambda v: True, nullable=False):
+        self.types = types if isinstance(types, tuple) else (types,)
+        self.allowed = allowed
+        self.check = check
+        self.nullable = nullable
+
+    def validate(self, name, value):
+        if value is None and self.nullable:
+            return
+        ok_type = isinstance(value, self.types) and not (
+            isinstance(value, bool) and bool not in self.types
+        )
+        if float in self.types and isinstance(value, int) and not isinstance(value, bool):
+            ok_type = True
+        if not ok_type or not self.check(value):
+            raise ChargenError(f"params.yaml: {name} = {value!r} is not allowed; use {self.allowed}")
+
+
+def _int(lo=None, hi=None, nullable=False, extra=""):
+    desc = "an integer" + (f" >= {lo}" if lo is not None else "") + (f" <= {hi}" if hi is not None else "")
+    return Key(int, desc + extra, lambda v: (lo is None or v >= lo) and (hi is None or v <= hi), nullable)
+
+
+def _float(lo, hi, lo_open=False, hi_open=False):
+    def check(v):
+        v = float(v)
+        return (
+            math.isfinite(v)
+            and (v > lo if lo_open else v >= lo)
+            and (v < hi if hi_open else v <= hi)
+        )
+    return Key(float, f"a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}", check)
+
+
+def _choice(*options):
+    return Key(str, " or ".join(repr(o) for o in options), lambda v: v in options)
+
+
+def _str(allowed="a string", check=lambda v: True):
+    return Key(str, allowed, check)
+
+
+_BOOL = Key(bool, "true or false")
+
+SCHEMA = {
+    "seed": _int(0),
+    "download": {
+        "book": _int(1, extra=" (a Project Gutenberg ebook number)"),
+        "extra_books": Key(list, "a list of ebook numbers (extra training text)",
+                           lambda v: all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in v)),
+        "url": _str("an http(s) URL template containing {id}",
+                    lambda v: v.split("://")[0] in ("http", "https") and "{id}" in v),
+        "mirror": _str("a folder holding pg<ID>.txt files, or '' for none"),
+        "sha256": Key((str, dict), "'' (no pin), a 64-hex-digit sha256, or a map {ebook: sha256}",
+                      lambda v: _sha_ok(v)),
+        "cache_dir": _str("a folder path, or '' to disable the cache"),
+        "timeout": _float(0, 3600, lo_open=True),
+        "retries": _int(0, 20),
+        "max_bytes": _int(1),
+    },
+    "prepare": {
+        "strip_gutenberg": _BOOL,
+        "lowercase": _BOOL,
+        "fold_typography": _BOOL,
+        "val_fraction": _float(0, 1, lo_open=True, hi_open=True),
+        "seq_length": _int(1, 100000),
+        "stride": _int(1, nullable=True, extra=", or null for seq_length (windows that do not overlap)"),
+        "min_chars": _int(0),
+    },
+    "train": {
+        "objective": _choice("sequence", "last"),
+        "input": _choice("embedding", "onehot", "scaled"),
+        "embedding_dim": _int(1, 4096),
+        "layers": _int(1, 16),
+        "units": _int(1, 16384),
+        "dropout": _float(0, 1, hi_open=True),
+        "batch_size": _int(1, 1 << 20),
+        "epochs": _int(1, 100000),
+        "learning_rate": _float(0, 10, lo_open=True),
+        "lr_schedule": _choice("constant", "cosine"),
+        "clipnorm": _float(0, 1e6),
+        "patience": _int(0, extra=" (0 turns early stopping off)"),
+        "precision": _choice("float32", "mixed_float16", "mixed_bfloat16"),
+    },
+    "select": {
+        "average": _int(1, extra=" (1 = the single best checkpoint; N > 1 also tries the mean "
+                        "of the N best and keeps it if its validation loss is lower)"),
+    },
+    "generate": {
+        "method": _choice("stateful", "window"),
+        "temperature": Key((float, list), "a number >= 0, or a list of them (one set of samples each)",
+                           lambda v: all(isinstance(t, (int, float)) and not isinstance(t, bool)
+                                         and 0 <= t <= 100 for t in (v if isinstance(v, list) else [v]))
+                           and v != []),
+        "top_k": _int(0, extra=" (0 = off)"),
+        "top_p": _float(0, 1, lo_open=True),
+        "samples": _int(1, 100000),
+        "length": _int(1, 10_000_000),
+        "prompt": _str("a string ('' for a seeded random window of validation text)"),
+    },
+}
+
+
+def _sha_ok(v):
+    def one(s):
+        return isinstance(s, str) and (s == "" or (len(s) == 64 and all(c in "0123456789abcdefABCDEF" for c in s)))
+    if isinstance(v, dict):
+        return all(isinstance(k, int) and one(s) for k, s in v.items())
+    return one(v)
+
+
+def _unknown(name, options):
+    close = difflib.get_close_matches(name.split(".")[-1], options, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(options))}"
+    return ChargenError(f"params.yaml: unknown key '{name}'; {hint}")
+
+
+def validate(params: dict) -> dict:
+    """Check every key of a params dict against SCHEMA; return it unchanged if all is well."""
+    if not isinstance(params, dict):
+        raise ChargenError("params.yaml must be a mapping of sections (download, prepare, ...)")
+    for name, value in params.items():
+        if name not in SCHEMA:
+            raise _unknown(name, SCHEMA)
+        spec = SCHEMA[name]
+        if isinstance(spec, Key):
+            spec.validate(name, value)
+            continue
+        if not isinstance(value, dict):
+            raise ChargenError(f"params.yaml: section '{name}' must be a mapping of keys")
+        for key, v in value.items():
+            if key not in spec:
+                raise _unknown(f"{name}.{key}", spec)
+            spec[key].validate(f"{name}.{key}", v)
+        missing = sorted(set(spec) - set(value))
+        if missing:
+            raise ChargenError(f"params.yaml: section '{name}' lacks {', '.join(missing)}; add them (see README)")
+    for name in SCHEMA:
+        if name not in params:
+            raise ChargenError(f"params.yaml: missing '{name}'; add it (see README)")
+    # Settings that conflict with each other.
+    prep, train = params["prepare"], params["train"]
+    if prep["stride"] is not None and prep["stride"] > prep["seq_length"] and train["objective"] == "sequence":
+        raise ChargenError(
+            f"params.yaml: prepare.stride = {prep['stride']} is larger than prepare.seq_length = "
+            f"{prep['seq_length']}, so some text would never be trained on; use a stride <= seq_length"
+        )
+    return params
+
+
+def load(path: str | Path = "params.yaml") -> dict:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ChargenError(f"{path} not found: run from the project folder") from None
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" at line {line + 1}" if line is not None else ""
+        raise ChargenError(f"{path} is not valid YAML{where}: fix the syntax") from None
+    return validate(raw)

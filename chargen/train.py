@@ -1,0 +1,278 @@
+"""Training with Keras `model.fit`: batches from the prepared windows, a checkpoint every epoch,
+resume after interruption, early stopping on validation loss, and a per-epoch history.
+
+Checkpoint folder (a DVC `persist` out, so it survives restarts):
+  fingerprint.json     what the checkpoints were trained from (params + dataset hash)
+  epoch_0001.weights.h5 ...   weights after each epoch (select re-evaluates these)
+  resume_0007.keras    the full model with optimizer state after the last finished epoch
+  history.csv          one row per finished epoch; the commit record for resuming
+Each epoch's files are written to a temporary name and renamed, history last, so a kill at any
+moment leaves a consistent folder that resumes from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from chargen import data as D
+from chargen import model as M
+from chargen.io import ChargenError, atomic_path, write_json, write_text
+
+HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "train_bpc", "val_bpc", "learning_rate", "seconds"]
+# Params that do not change the trajectory of the epochs already trained.
+NOT_FINGERPRINTED = {"epochs", "patience"}
+
+
+class Batches(keras.utils.PyDataset):
+    """Windows (inputs, targets) from a token stream; reshuffled each epoch from (seed, epoch).
+
+    With `shift`, train windows move by a random offset below the stride each epoch, so the
+    model sees the text cut at different places while each epoch still covers it once.
+    """
+
+    def __init__(self, ids, starts, seq_length, batch_size, objective, seed=None, shift=0):
+        super().__init__()
+        self.ids, self.base = ids, np.asarray(starts, dtype=np.int64)
+        self.seq_length, self.batch_size = seq_length, batch_size
+        self.objective, self.seed, self.shift = objective, seed, shift
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        starts = self.base
+        if self.seed is not None:
+            rng = np.random.default_rng([self.seed, epoch])
+            if self.shift > 1:
+                starts = starts + rng.integers(self.shift)
+                starts = starts[starts <= len(self.ids) - self.seq_length - 1]
+            starts = rng.permutation(starts)
+        self.starts = starts
+
+    def __len__(self):
+        return max(1, math.ceil(len(self.base) / self.batch_size))
+
+    def __getitem__(self, i):
+        sel = self.starts[i * self.batch_size:(i + 1) * self.batch_size]
+        if len(sel) == 0:  # a shifted epoch can have one window fewer than the base grid
+            sel = self.starts[-self.batch_size:]
+        w = D.windows(self.ids, sel, self.seq_length).astype("int32")
+        x = w[:, :-1]
+        y = w[:, 1:] if self.objective == "sequence" else w[:, -1]
+        return x, y
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(cfg: dict, seed: int, dataset_sha: str) -> dict:
+    keep = {k: v for k, v in cfg.items() if k not in NOT_FINGERPRINTED}
+    if cfg["lr_schedule"] == "cosine":
+        keep["epochs"] = cfg["epochs"]  # the schedule's length depends on it
+    body = {"train": keep, "seed": seed, "dataset_sha256": dataset_sha, "format": 1}
+    body["id"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return body
+
+
+def read_history(path) -> list[dict]:
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in rows]
+
+
+def history_csv(rows) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]) for k in HISTORY_FIELDS})
+    return buf.getvalue()
+
+
+def _epoch_of(path: Path) -> int:
+    return int(re.search(r"(\d+)", path.name.split(".")[0]).group(1))
+
+
+def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
+    """Make the folder ready for this fingerprint; return (epochs already done, their history).
+
+    Checkpoints from other params or data are never resumed: the folder is moved aside to
+    `<folder>.prev` (one generation kept) and training starts afresh.
+    """
+    fp_file = ckpt / "fingerprint.json"
+    if ckpt.exists() and any(ckpt.iterdir()):
+        try:
+            old = json.loads(fp_file.read_text())
+        except (OSError, ValueError):
+            old = {}
+        if old.get("id") != fp["id"]:
+            prev = ckpt.with_name(ckpt.name + ".prev")
+            shutil.rmtree(prev, ignore_errors=True)
+            ckpt.rename(prev)
+            log(f"checkpoints in {ckpt} came from other params or data; moved them to {prev}, starting afresh")
+    ckpt.mkdir(parents=True, exist_ok=True)
+    if not fp_file.exists():
+        write_json(fp_file, fp)
+
+    history = read_history(ckpt / "history.csv")
+    resumes = {_epoch_of(p): p for p in ckpt.glob("resume_*.keras")}
+    done = max((e for e in resumes if any(r["epoch"] == e for r in history)), default=0)
+    for e, p in resumes.items():  # a resume file newer than the history was never committed
+        if e != done:
+            p.unlink()
+    for p in ckpt.glob("epoch_*.weights.h5"):
+        if _epoch_of(p) > done:
+            p.unlink()
+    history = [r for r in history if r["epoch"] <= done]
+    return done, history
+
+
+def early_stop_due(history: list[dict], patience: int) -> bool:
+    if not patience or not history:
+        return False
+    best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
+    return len(history) - 1 - best >= patience
+
+
+class EpochCommit(keras.callbacks.Callback):
+    """At each epoch end: weights, resumable model, history (the commit), then early stopping.
+
+    Early stopping is decided from the saved history rather than in-memory counters, so it
+    behaves the same whether or not the run was interrupted and resumed.
+    """
+
+    def __init__(self, ckpt: Path, history: list[dict], patience: int, batches: Batches,
+                 on_history=None, log=print):
+        super().__init__()
+        self.ckpt, self.history, self.patience = ckpt, history, patience
+        self.batches, self.on_history, self.log = batches, on_history, log
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.t0
+        e = epoch + 1
+        lr = self.model.optimizer.learning_rate
+        row = {
+            "epoch": e,
+            "train_loss": float(logs["loss"]),
+            "val_loss": float(logs["val_loss"]),
+            "train_bpc": float(logs["loss"]) / M.LN2,
+            "val_bpc": float(logs["val_loss"]) / M.LN2,
+            "learning_rate": float(np.asarray(lr)),
+            "seconds": seconds,
+        }
+        if not all(math.isfinite(row[k]) for k in ("train_loss", "val_loss")):
+            raise ChargenError(
+                f"training diverged at epoch {e} (loss {row['train_loss']}); lower train.learning_rate "
+                f"or set train.clipnorm"
+            )
+        try:
+            with atomic_path(self.ckpt / f"epoch_{e:04d}.weights.h5") as tmp:
+                self.model.save_weights(tmp)
+            with atomic_path(self.ckpt / f"resume_{e:04d}.keras") as tmp:
+                self.model.save(tmp)
+            self.history.append(row)
+            write_text(self.ckpt / "history.csv", history_csv(self.history))
+            for p in self.ckpt.glob("resume_*.keras"):
+                if _epoch_of(p) != e:
+                    p.unlink()
+        except OSError as exc:
+            raise ChargenError(f"cannot write checkpoint in {self.ckpt}: {exc.strerror or exc}; "
+                               f"free disk space or fix permissions, then dvc repro resumes") from None
+        self.log(f"epoch {e}: train {row['train_bpc']:.4f} bpc, val {row['val_bpc']:.4f} bpc, {seconds:.1f} s")
+        if self.on_history:
+            self.on_history(self.history)
+        if early_stop_due(self.history, self.patience):
+            self.log(f"early stop: no val improvement in {self.patience} epochs")
+            self.model.stop_training = True
+
+
+def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=print) -> dict:
+    """Train (or resume) and return a summary for metrics/train.json."""
+    if cfg["precision"] != "float32":
+        keras.mixed_precision.set_dtype_policy(cfg["precision"])
+    ds = D.load_dataset(dataset_path)
+    vocab, T = ds["vocab"], ds["seq_length"]
+    if len(ds["train_starts"]) == 0 or len(ds["val_starts"]) == 0:
+        raise ChargenError(f"{dataset_path} has no complete window in train or validation; "
+                           f"lower prepare.seq_length or prepare.val_fraction")
+    ckpt = Path(ckpt_dir)
+    fp = fingerprint(cfg, seed, file_sha256(dataset_path))
+    fp.update(vocab_size=len(vocab), seq_length=T)
+    done, history = prepare_checkpoints(ckpt, fp, log)
+
+    keras.utils.set_random_seed(seed)
+    train_b = Batches(ds["train_ids"], ds["train_starts"], T, cfg["batch_size"], cfg["objective"],
+                      seed=seed, shift=ds["stride"])
+    val_b = Batches(ds["val_ids"], ds["val_starts"], T, cfg["batch_size"], cfg["objective"])
+    if done:
+        model = M.load(ckpt / f"resume_{done:04d}.keras", compile=True)
+        log(f"resuming from epoch {done} in {ckpt}")
+    else:
+        model = M.build(len(vocab), cfg)
+        M.compile_model(model, cfg, len(train_b))
+
+    commit = EpochCommit(ckpt, history, cfg["patience"], train_b, on_history, log)
+    if done < cfg["epochs"] and not early_stop_due(history, cfg["patience"]):
+        model.fit(train_b, validation_data=val_b, epochs=cfg["epochs"], initial_epoch=done,
+                  callbacks=[commit], verbose=0, shuffle=False)
+    if on_history:
+        on_history(history)
+    return summarise(history, model, train_b, cfg)
+
+
+def summarise(history, model, train_b: Batches, cfg) -> dict:
+    best = min(history, key=lambda r: r["val_loss"])
+    secs = [r["seconds"] for r in history]
+    per_window = train_b.seq_length if cfg["objective"] == "sequence" else 1
+    targets = len(train_b.base) * per_window
+    return {
+        "best_epoch": int(best["epoch"]),
+        "best_val_loss_nats": round(best["val_loss"], 5),
+        "best_val_bpc": round(best["val_bpc"], 5),
+        "final_train_bpc": round(history[-1]["train_bpc"], 5),
+        "epochs_run": len(history),
+        "seconds_per_epoch": round(float(np.median(secs)), 3),
+        "train_seconds": round(float(np.sum(secs)), 1),
+        "targets_per_second": round(targets / float(np.median(secs)), 1),
+        "params": M.param_count(model),
+        **runtime(),
+    }
+
+
+def runtime() -> dict:
+    """Backend, device and library versions, for metrics."""
+    backend = keras.config.backend()
+    info = {"backend": backend, "keras": keras.__version__}
+    if backend == "tensorflow":
+        import tensorflow as tf
+        info["tensorflow"] = tf.__version__
+        info["device"] = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    elif backend == "jax":
+        import jax
+        info["jax"] = jax.__version__
+        info["device"] = jax.devices()[0].platform.upper()
+    elif backend == "torch":
+        import torch
+        info["torch"] = torch.__version__
+        info["device"] = "GPU" if torch.cuda.is_available() else "CPU"
+    return info

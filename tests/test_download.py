@@ -1,0 +1,116 @@
+"""The download path against a real HTTP server on 127.0.0.1 (no internet needed)."""
+
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from chargen.corpus import fetch_book
+from chargen.io import ChargenError
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict = {}
+    hits: list = []
+
+    def do_GET(self):
+        self.hits.append(self.path)
+        status, body = self.routes.get(self.path, (404, b"not found"))
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def server():
+    Handler.routes, Handler.hits = {}, []
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv, Handler
+    srv.shutdown()
+    srv.server_close()
+
+
+BOOK = "\ufeff*** START OF THE PROJECT GUTENBERG EBOOK X ***\nhello\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\n".encode()
+
+
+def cfg(srv, tmp_path, **kw):
+    c = {
+        "url": f"http://127.0.0.1:{srv.server_address[1]}/files/{{id}}.txt",
+        "mirror": "", "sha256": "", "cache_dir": str(tmp_path / "cache"),
+        "timeout": 5, "retries": 1, "max_bytes": 10_000,
+    }
+    c.update(kw)
+    return c
+
+
+def test_downloads_and_caches(server, tmp_path):
+    srv, h = server
+    h.routes["/files/11.txt"] = (200, BOOK)
+    data, origin = fetch_book(11, cfg(srv, tmp_path))
+    assert data == BOOK and origin.startswith("http://127.0.0.1")
+    assert (tmp_path / "cache" / "pg11.txt").read_bytes() == BOOK
+    h.routes.clear()  # the second fetch must come from the cache, not the server
+    data2, origin2 = fetch_book(11, cfg(srv, tmp_path))
+    assert data2 == BOOK and origin2.endswith("pg11.txt") and len(h.hits) == 1
+
+
+def test_404_fails_at_once_with_a_clear_message(server, tmp_path):
+    srv, h = server
+    with pytest.raises(ChargenError, match=r"could not download .*HTTP 404.*book id"):
+        fetch_book(99, cfg(srv, tmp_path, retries=3))
+    assert len(h.hits) == 1  # a 404 is not retried
+    assert not (tmp_path / "cache" / "pg99.txt").exists()
+
+
+def test_5xx_is_retried_then_fails(server, tmp_path):
+    srv, h = server
+    h.routes["/files/11.txt"] = (503, b"busy")
+    with pytest.raises(ChargenError, match="HTTP 503"):
+        fetch_book(11, cfg(srv, tmp_path, retries=1))
+    assert len(h.hits) == 2
+
+
+def test_html_error_page_with_status_200_is_rejected(server, tmp_path):
+    srv, h = server
+    h.routes["/files/11.txt"] = (200, b"<!DOCTYPE html><html><body>Error</body></html>")
+    with pytest.raises(ChargenError, match="HTML page"):
+        fetch_book(11, cfg(srv, tmp_path))
+    assert not (tmp_path / "cache" / "pg11.txt").exists()
+
+
+def test_checksum_mismatch_is_refused_and_not_cached(server, tmp_path):
+    srv, h = server
+    h.routes["/files/11.txt"] = (200, BOOK)
+    with pytest.raises(ChargenError, match="sha256 .* not the pinned"):
+        fetch_book(11, cfg(srv, tmp_path, sha256="0" * 64))
+    assert not (tmp_path / "cache" / "pg11.txt").exists()
+    good = hashlib.sha256(BOOK).hexdigest()
+    assert fetch_book(11, cfg(srv, tmp_path, sha256={11: good}))[0] == BOOK
+
+
+def test_size_cap(server, tmp_path):
+    srv, h = server
+    h.routes["/files/11.txt"] = (200, b"x" * 20_000)
+    with pytest.raises(ChargenError, match="max_bytes"):
+        fetch_book(11, cfg(srv, tmp_path))
+
+
+def test_mirror_needs_no_network(tmp_path):
+    m = tmp_path / "mirror"
+    m.mkdir()
+    (m / "pg11.txt").write_bytes(BOOK)
+    c = {"url": "http://127.0.0.1:9/{id}", "mirror": str(m), "sha256": "", "cache_dir": "",
+         "timeout": 1, "retries": 0, "max_bytes": 10_000}
+    data, origin = fetch_book(11, c)
+    assert data == BOOK and Path(origin) == (m / "pg11.txt").resolve()
+    # Not in the mirror, and the network is unreachable: a clear error naming the fix.
+    with pytest.raises(ChargenError, match="could not download.*download.mirror"):
+        fetch_book(12, c)

@@ -1,0 +1,82 @@
+import copy
+
+import pytest
+import yaml
+
+from chargen import params
+from chargen.io import ChargenError
+from conftest import ROOT
+
+DEFAULT = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(section, key, value):
+    p = copy.deepcopy(DEFAULT)
+    if section is None:
+        p[key] = value
+    else:
+        p[section][key] = value
+    return p
+
+
+def test_committed_params_are_valid():
+    assert params.load(ROOT / "params.yaml") == DEFAULT
+
+
+@pytest.mark.parametrize("section,key,value,expect", [
+    ("train", "epochs", -1, "train.epochs = -1"),
+    ("train", "epochs", "ten", "train.epochs = 'ten'"),
+    ("train", "dropout", 1.5, "train.dropout = 1.5"),
+    ("prepare", "seq_length", 0, "prepare.seq_length = 0"),
+    ("prepare", "val_fraction", 1, "prepare.val_fraction = 1"),
+    ("prepare", "lowercase", "yes", "true or false"),
+    ("train", "objective", "all", "'sequence' or 'last'"),
+    ("download", "url", "ftp://x/{id}", "http(s) URL"),
+    ("download", "sha256", "abc", "sha256"),
+    ("generate", "temperature", -0.5, "generate.temperature"),
+    ("generate", "temperature", [], "generate.temperature"),
+    (None, "seed", 1.5, "seed = 1.5"),
+])
+def test_bad_values_name_key_value_and_what_is_allowed(section, key, value, expect):
+    with pytest.raises(ChargenError) as e:
+        params.validate(with_change(section, key, value))
+    assert expect in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_typo_in_section_suggests_the_right_one():
+    p = copy.deepcopy(DEFAULT)
+    p["trian"] = p.pop("train")
+    with pytest.raises(ChargenError, match="unknown key 'trian'; did you mean 'train'"):
+        params.validate(p)
+
+
+def test_typo_in_key_suggests_the_right_one():
+    p = with_change("train", "epoch", 3)
+    with pytest.raises(ChargenError, match=r"unknown key 'train.epoch'; did you mean 'epochs'"):
+        params.validate(p)
+
+
+def test_missing_key_and_conflicts():
+    p = copy.deepcopy(DEFAULT)
+    del p["train"]["units"]
+    with pytest.raises(ChargenError, match="lacks units"):
+        params.validate(p)
+    p = with_change("prepare", "stride", 500)
+    with pytest.raises(ChargenError, match="stride = 500 is larger than prepare.seq_length"):
+        params.validate(p)
+
+
+def test_numbers_and_lists_accepted():
+    params.validate(with_change("generate", "temperature", [0, 0.5, 1]))
+    params.validate(with_change("train", "learning_rate", 1))  # an int where a float is expected
+    params.validate(with_change("download", "sha256", {11: "a" * 64}))
+
+
+def test_bad_yaml_is_one_line(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text("train:\n  epochs: [1,\n")
+    with pytest.raises(ChargenError, match="not valid YAML at line"):
+        params.load(f)
+    with pytest.raises(ChargenError, match="not found"):
+        params.load(tmp_path / "nope.yaml")

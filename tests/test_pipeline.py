@@ -1,0 +1,105 @@
+"""End to end: `dvc repro` on tiny params in a temporary copy of the project, offline."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from conftest import dvc, env_with_venv, set_params, stage
+
+STAGES = ["download", "prepare", "train", "select", "generate", "evaluate"]
+
+
+def ran(output: str) -> list[str]:
+    return [s for s in STAGES if f"Running stage '{s}'" in output]
+
+
+def test_repro_outputs_and_rerun_rules(project):
+    out = dvc(project, "repro").stdout
+    assert ran(out) == STAGES
+    raw = json.loads((project / "data/raw/source.json").read_text())
+    assert raw["books"][0]["book"] == 11 and (project / "data/raw/pg11.txt").stat().st_size == raw["books"][0]["bytes"]
+    with np.load(project / "data/prepared/dataset.npz", allow_pickle=False) as z:
+        assert z["train_ids"].dtype == np.uint8 and z["vocab"].dtype.kind == "U"
+    prep = json.loads((project / "metrics/prepare.json").read_text())
+    assert prep["val_chars"] == round(prep["chars"] * 0.1)
+    train = json.loads((project / "metrics/train.json").read_text())
+    assert train["epochs_run"] == 2 and train["best_val_bpc"] > 0 and train["params"] > 0
+    assert (project / "metrics/train_history.csv").read_text().startswith("epoch,train_loss,val_loss,train_bpc")
+    sel = json.loads((project / "metrics/select.json").read_text())
+    assert sel["candidates"] == 2 and (project / "models/best/model.keras").is_file()
+    gen = json.loads((project / "metrics/generate.json").read_text())
+    assert gen["samples"] == 2 and gen["chars"] == 120 and "temp_0_8" in gen
+    samples = json.loads((project / "samples/samples.json").read_text())
+    assert len(samples) == 2 and all(len(s["text"]) == 60 for s in samples)
+
+    ev = json.loads((project / "metrics/eval.json").read_text())
+    assert ev["model_bpc"] > 0 and ev["val_chars"] == prep["val_chars"] - 1
+    assert {"gzip_bpc", "bzip2_bpc", "xz_bpc", "ppmd6_bpc", "ppmd16_bpc"} <= set(ev)
+
+    shown = dvc(project, "metrics", "show").stdout
+    assert "best_val_bpc" in shown and "chars_per_second" in shown
+
+    # Nothing changed: nothing runs.
+    out = dvc(project, "repro").stdout
+    assert ran(out) == [] and "didn't change" in out
+
+    # A generate param re-runs generate only.
+    set_params(project, **{"generate.temperature": 0.5})
+    assert ran(dvc(project, "repro").stdout) == ["generate"]
+
+    # A train param re-runs train and what follows, never download or prepare.
+    set_params(project, **{"train.dropout": 0.1})
+    assert ran(dvc(project, "repro").stdout) == ["train", "select", "generate", "evaluate"]
+
+    # A prepare param re-runs prepare but not download.
+    set_params(project, **{"prepare.seq_length": 16})
+    assert ran(dvc(project, "repro").stdout) == ["prepare", "train", "select", "generate", "evaluate"]
+
+
+def test_bad_input_is_one_line_and_nonzero(project):
+    set_params(project, **{"trian": {"epochs": 1}})
+    res = stage(project, "download")
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == ["error: params.yaml: unknown key 'trian'; did you mean 'train'?"]
+    assert not (project / "data/raw").exists()
+
+    # A book that is in no mirror, with the network unreachable.
+    p = project / "params.yaml"
+    p.write_text(p.read_text().replace("trian:\n  epochs: 1\n", ""))
+    set_params(project, **{"download.book": 404})
+    res = stage(project, "download")
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert "could not download" in res.stderr and not (project / "data/raw").exists()
+
+    # A text shorter than a window plus its validation part.
+    set_params(project, **{"download.book": 11, "prepare.seq_length": 5000})
+    assert stage(project, "download").returncode == 0
+    res = stage(project, "prepare")
+    assert res.returncode == 1 and "too short for windows" in res.stderr
+    assert not (project / "data/prepared/dataset.npz").exists()
+
+
+def test_killed_training_resumes_from_the_last_finished_epoch(project):
+    set_params(project, **{"train.epochs": 8})
+    assert stage(project, "download").returncode == 0 and stage(project, "prepare").returncode == 0
+    ckpt = project / "models/checkpoints"
+    proc = subprocess.Popen([sys.executable, "stages/train.py"], cwd=project, env=env_with_venv(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 300
+    # Epoch 3's weights exist only after epoch 2 was committed (its history row written).
+    while not (ckpt / "epoch_0003.weights.h5").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (ckpt / "epoch_0003.weights.h5").exists()
+    out = dvc(project, "repro", "train").stdout
+    done_before = int(out.split("resuming from epoch ")[1].split()[0])
+    assert done_before >= 2
+    hist = (project / "metrics/train_history.csv").read_text().strip().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in hist] == list(range(1, 9))
+    assert f"epoch {done_before}:" not in out  # finished epochs are not trained again

@@ -14,21 +14,30 @@ import time
 import numpy as np
 
 
-def _sigmoid(x):
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+def _prescale(kernel, units):
+    """Columns scaled so one exp serves all gates: exp(-z) for i, f, o and exp(-2z) for g."""
+    scale = np.full(4 * units, -1.0, dtype="float32")
+    scale[2 * units:3 * units] = -2.0
+    return kernel * scale
 
 
 class StepLSTM:
-    """One LSTM step at a time for a batch of streams, from `model.numpy_weights` output."""
+    """One LSTM step at a time for a batch of streams, from `model.numpy_weights` output.
+
+    Computes Keras' LSTM cell (gates i, f, c, o; sigmoid and tanh) with one exp per step:
+    sigmoid(x) = 1 / (1 + exp(-x)) and tanh(x) = 2 * sigmoid(2x) - 1, the signs and factors
+    folded into the weights beforehand.
+    """
 
     def __init__(self, weights: dict):
         self.embed = weights["embed"]
-        self.layers = weights["lstm"]
         self.dense_w, self.dense_b = weights["dense"]
+        self.units = [rk.shape[0] for _, rk, _ in weights["lstm"]]
+        self.layers = [(_prescale(k, u), _prescale(rk, u), _prescale(b, u))
+                       for (k, rk, b), u in zip(weights["lstm"], self.units)]
         k0, _, b0 = self.layers[0]
         # The first layer's input projection is a row lookup: embed @ kernel + bias, per id.
         self.first_proj = self.embed @ k0 + b0
-        self.units = [rk.shape[0] for _, rk, _ in self.layers]
         self.vocab_size = self.dense_w.shape[1]
 
     def zero_state(self, batch: int):
@@ -39,14 +48,17 @@ class StepLSTM:
         new = []
         x = None
         for n, ((kernel, recurrent, bias), (h, c)) in enumerate(zip(self.layers, state)):
-            z = (self.first_proj[ids] if n == 0 else x @ kernel + bias) + h @ recurrent
+            z = self.first_proj[ids] if n == 0 else x @ kernel + bias
+            z += h @ recurrent
+            with np.errstate(over="ignore"):  # exp overflows to inf for saturated gates: 1/inf = 0
+                np.exp(z, out=z)
+            z += 1.0
+            np.reciprocal(z, out=z)  # sigmoid of every gate; the g block holds sigmoid(2 g)
             u = h.shape[1]
-            i = _sigmoid(z[:, :u])
-            f = _sigmoid(z[:, u:2 * u])
-            g = np.tanh(z[:, 2 * u:3 * u])
-            o = _sigmoid(z[:, 3 * u:])
-            c = f * c + i * g
-            h = o * np.tanh(c)
+            g = 2.0 * z[:, 2 * u:3 * u] - 1.0
+            c = z[:, u:2 * u] * c + z[:, :u] * g
+            with np.errstate(over="ignore"):
+                h = z[:, 3 * u:] * (2.0 / (1.0 + np.exp(-2.0 * c)) - 1.0)
             new.append((h, c))
             x = h
         return x @ self.dense_w + self.dense_b, new
@@ -118,21 +130,25 @@ def stream_rngs(seed: int, n: int) -> list:
     return [np.random.default_rng(seed + i) for i in range(n)]
 
 
-def draw(p, rngs) -> np.ndarray:
-    """One sample per row of a (batch, vocab) probability matrix, row i drawn with rngs[i]."""
-    u = np.array([r.random() for r in rngs])[:, None]
-    idx = (np.cumsum(p, axis=1) < u).sum(axis=1)
+def uniforms(seed: int, streams: int, length: int) -> np.ndarray:
+    """(length, streams) uniform draws; column i is stream i's generator (seed + i) in order."""
+    return np.stack([r.random(length) for r in stream_rngs(seed, streams)], axis=1)
+
+
+def draw(p, u) -> np.ndarray:
+    """One sample per row of a (batch, vocab) probability matrix, given one uniform per row."""
+    idx = (np.cumsum(p, axis=1) < np.asarray(u)[:, None]).sum(axis=1)
     return np.minimum(idx, p.shape[1] - 1)
 
 
 def sample_stateful(step: StepLSTM, prompts, length: int, *, temperature: float, top_k: int = 0,
                     top_p: float = 1.0, seed: int = 0) -> np.ndarray:
     """Generate `length` ids after each prompt (a (batch, T) id array), one LSTM step per char."""
-    rng = stream_rngs(seed, len(prompts))
+    u = uniforms(seed, len(prompts), length)
     logits, state = step.feed(prompts)
     out = np.empty((len(prompts), length), dtype=np.int64)
     for t in range(length):
-        nxt = draw(probabilities(logits, temperature, top_k, top_p), rng)
+        nxt = draw(probabilities(logits, temperature, top_k, top_p), u[t])
         out[:, t] = nxt
         if t + 1 < length:
             logits, state = step.step(nxt, state)
@@ -142,14 +158,14 @@ def sample_stateful(step: StepLSTM, prompts, length: int, *, temperature: float,
 def sample_window(model, prompts, length: int, seq_length: int, *, temperature: float,
                   top_k: int = 0, top_p: float = 1.0, seed: int = 0) -> np.ndarray:
     """The tutorial's way: re-feed the last seq_length chars through the Keras model per new char."""
-    rng = stream_rngs(seed, len(prompts))
+    u = uniforms(seed, len(prompts), length)
     ctx = np.asarray(prompts, dtype=np.int64)
     out = np.empty((len(ctx), length), dtype=np.int64)
     for t in range(length):
-        logits = np.asarray(model(ctx[:, -seq_length:].astype("int32"), training=False))
+        logits = np.asarray(model.predict_on_batch(ctx[:, -seq_length:].astype("int32")))
         if logits.ndim == 3:
             logits = logits[:, -1]
-        nxt = draw(probabilities(logits, temperature, top_k, top_p), rng)
+        nxt = draw(probabilities(logits, temperature, top_k, top_p), u[t])
         out[:, t] = nxt
         ctx = np.concatenate([ctx, nxt[:, None]], axis=1)
     return out

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 
-import keras
+from chargen.quiet import keras
 import numpy as np
-from keras import layers
+layers = keras.layers
 
 from chargen.io import ChargenError
 

@@ -99,6 +99,7 @@ SCHEMA = {
         "clipnorm": _float(0, 1e6),
         "patience": _int(0, extra=" (0 turns early stopping off)"),
         "precision": _choice("float32", "mixed_float16", "mixed_bfloat16"),
+        "sample_every": _int(0, extra=" (0 = no samples during training)"),
     },
     "select": {
         "average": _int(1, extra=" (1 = the single best checkpoint; N > 1 also tries the mean "

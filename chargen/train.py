@@ -22,7 +22,7 @@ import shutil
 import time
 from pathlib import Path
 
-import keras
+from chargen.quiet import keras
 import numpy as np
 
 from chargen import data as D
@@ -31,7 +31,7 @@ from chargen.io import ChargenError, atomic_path, write_json, write_text
 
 HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "train_bpc", "val_bpc", "learning_rate", "seconds"]
 # Params that do not change the trajectory of the epochs already trained.
-NOT_FINGERPRINTED = {"epochs", "patience"}
+NOT_FINGERPRINTED = {"epochs", "patience", "sample_every"}
 
 
 class Batches(keras.utils.PyDataset):
@@ -158,10 +158,10 @@ class EpochCommit(keras.callbacks.Callback):
     """
 
     def __init__(self, ckpt: Path, history: list[dict], patience: int, batches: Batches,
-                 on_history=None, log=print):
+                 on_history=None, log=print, sampler=None):
         super().__init__()
         self.ckpt, self.history, self.patience = ckpt, history, patience
-        self.batches, self.on_history, self.log = batches, on_history, log
+        self.batches, self.on_history, self.log, self.sampler = batches, on_history, log, sampler
 
     def on_epoch_begin(self, epoch, logs=None):
         self.batches.set_epoch(epoch)
@@ -199,6 +199,8 @@ class EpochCommit(keras.callbacks.Callback):
             raise ChargenError(f"cannot write checkpoint in {self.ckpt}: {exc.strerror or exc}; "
                                f"free disk space or fix permissions, then dvc repro resumes") from None
         self.log(f"epoch {e}: train {row['train_bpc']:.4f} bpc, val {row['val_bpc']:.4f} bpc, {seconds:.1f} s")
+        if self.sampler:
+            self.sampler(self.model, e)
         if self.on_history:
             self.on_history(self.history)
         if early_stop_due(self.history, self.patience):
@@ -231,13 +233,39 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
         model = M.build(len(vocab), cfg)
         M.compile_model(model, cfg, len(train_b))
 
-    commit = EpochCommit(ckpt, history, cfg["patience"], train_b, on_history, log)
+    sampler = None
+    if cfg["sample_every"]:
+        sampler = progress_sampler(ckpt / "samples", ds, cfg["sample_every"], seed, log)
+    commit = EpochCommit(ckpt, history, cfg["patience"], train_b, on_history, log, sampler)
     if done < cfg["epochs"] and not early_stop_due(history, cfg["patience"]):
         model.fit(train_b, validation_data=val_b, epochs=cfg["epochs"], initial_epoch=done,
                   callbacks=[commit], verbose=0, shuffle=False)
     if on_history:
         on_history(history)
     return summarise(history, model, train_b, cfg)
+
+
+def progress_sampler(folder: Path, ds: dict, every: int, seed: int, log, length: int = 300):
+    """A callback body that writes a short sample every `every` epochs, to watch the text improve.
+
+    It continues the same seeded validation window each time, at temperature 0.8, so the
+    samples differ only by what the model has learned.
+    """
+    from chargen.sampling import StepLSTM, sample_stateful
+
+    start = np.random.default_rng([seed, 11]).integers(0, len(ds["val_ids"]) - ds["seq_length"])
+    prompt = ds["val_ids"][start:start + ds["seq_length"]].astype(np.int64)[None]
+
+    def write(model, epoch):
+        if epoch % every:
+            return
+        ids = sample_stateful(StepLSTM(M.numpy_weights(model)), prompt, length, temperature=0.8, seed=seed)
+        text = D.decode(ids[0], ds["vocab"])
+        write_text(folder / f"epoch_{epoch:04d}.txt",
+                   f"prompt: {D.decode(prompt[0], ds['vocab'])!r}\n\n{text}\n")
+        log(f"  sample: {text[:70]!r}")
+
+    return write
 
 
 def summarise(history, model, train_b: Batches, cfg) -> dict:

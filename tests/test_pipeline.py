@@ -56,6 +56,17 @@ def test_repro_outputs_and_rerun_rules(project):
     set_params(project, **{"train.dropout": 0.1})
     assert ran(dvc(project, "repro").stdout) == ["train", "select", "generate", "evaluate"]
 
+    # An error after Keras is loaded is still one line, and the previous samples survive it.
+    before = (project / "samples/samples.json").read_text()
+    set_params(project, **{"generate.prompt": "the \u20ac"})
+    res = stage(project, "generate")
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        "error: prompt has character(s) outside the model's vocabulary: '\u20ac'; remove them "
+        f"(the vocabulary has {prep['vocab_size']} characters)"]
+    assert (project / "samples/samples.json").read_text() == before
+    set_params(project, **{"generate.prompt": ""})
+
     # A prepare param re-runs prepare but not download.
     set_params(project, **{"prepare.seq_length": 16})
     assert ran(dvc(project, "repro").stdout) == ["prepare", "train", "select", "generate", "evaluate"]

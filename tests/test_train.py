@@ -13,7 +13,7 @@ from conftest import make_text
 
 CFG = dict(objective="sequence", input="embedding", embedding_dim=8, layers=1, units=16, dropout=0.0,
            batch_size=16, epochs=2, learning_rate=0.01, lr_schedule="constant", clipnorm=1.0, patience=0,
-           precision="float32")
+           precision="float32", sample_every=0)
 
 
 @pytest.fixture
@@ -108,3 +108,42 @@ def test_no_checkpoints_is_a_clear_error(tmp_path, dataset):
     (tmp_path / "ckpt" / "fingerprint.json").write_text(json.dumps({"train": CFG, "vocab_size": 0}))
     with pytest.raises(ChargenError, match="another dataset|no finished checkpoint"):
         SEL.select(tmp_path / "ckpt", dataset, tmp_path / "best")
+
+
+def test_samples_during_training(tmp_path, dataset):
+    lines, log = logs()
+    TR.train(dict(CFG, epochs=2, sample_every=2), 1, dataset, tmp_path / "ckpt", log=log)
+    files = sorted(p.name for p in (tmp_path / "ckpt" / "samples").iterdir())
+    assert files == ["epoch_0002.txt"]
+    body = (tmp_path / "ckpt" / "samples" / "epoch_0002.txt").read_text()
+    assert body.startswith("prompt: ") and len(body.split("\n\n", 1)[1]) == 301
+    assert any(x.startswith("  sample: ") for x in lines)
+
+
+def test_generator_prompt_checks_and_cli(tmp_path, dataset):
+    import subprocess
+    import sys
+
+    from chargen.generate import Generator
+    from conftest import ROOT, env_with_venv
+
+    TR.train(dict(CFG, epochs=1), 1, dataset, tmp_path / "ckpt", log=lambda *_: None)
+    SEL.select(tmp_path / "ckpt", dataset, tmp_path / "best")
+    gen = Generator(tmp_path / "best")
+    with pytest.raises(ChargenError, match="outside the model's vocabulary: '€'"):
+        gen.encode_prompt("the €")
+    # Lowercasing applies to prompts as to the training text.
+    assert (gen.encode_prompt("THE Cat") == gen.encode_prompt("the cat")).all()
+
+    cli = [sys.executable, "-m", "chargen.generate", "--model", str(tmp_path / "best"), "--length", "40"]
+    res = subprocess.run(cli + ["--prompt", "the cat", "--seed", "3"], cwd=ROOT, capture_output=True, text=True,
+                         env=env_with_venv())
+    assert res.returncode == 0 and len(res.stdout) == 41
+    again = subprocess.run(cli + ["--prompt", "the cat", "--seed", "3"], cwd=ROOT, capture_output=True, text=True,
+                           env=env_with_venv())
+    assert again.stdout == res.stdout
+    res = subprocess.run(cli + ["--interactive"], input="alice\nthe queen\n", cwd=ROOT, capture_output=True,
+                         text=True, env=env_with_venv())
+    assert res.returncode == 0 and len(res.stdout.splitlines()) >= 2
+    res = subprocess.run(cli + ["--prompt", "€"], cwd=ROOT, capture_output=True, text=True, env=env_with_venv())
+    assert res.returncode == 1 and res.stderr.strip().startswith("error: prompt has character(s) outside")

@@ -1,0 +1,95 @@
+"""Held-out quality of several configurations on one table, each trained from scratch.
+
+    python bench/quality.py                      # every configuration below
+    python bench/quality.py default dropout0.4   # some of them
+    python bench/quality.py --set train.epochs=2 tutorial   # extra overrides for all
+
+Each configuration runs prepare, train, select and evaluate in its own temporary copy of the
+project (the download stage reads the books already in data/raw, or the mirror), with the
+params.yaml of this checkout plus the configuration's overrides. Prints a Markdown table:
+training time, epochs, validation bits/char (one continuous stream, the evaluate stage's
+figure) and the compressors' figures on the same split.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[0] = str(ROOT)
+
+from bench.run_stages import apply  # noqa: E402
+
+TUTORIAL = ["prepare.seq_length=100", "prepare.stride=1", "train.objective=last", "train.input=scaled",
+            "train.layers=1", "train.units=256", "train.dropout=0.2", "train.batch_size=128",
+            "train.learning_rate=0.001", "train.lr_schedule=constant", "train.clipnorm=0", "train.patience=0",
+            "train.epochs=20"]
+
+CONFIGS = {
+    "default": [],
+    "tutorial": TUTORIAL,
+    "dropout0.4": ["train.dropout=0.4"],
+    "2x256-d0.3": ["train.layers=2", "train.dropout=0.3"],
+    "1x512-d0.5": ["train.units=512", "train.dropout=0.5"],
+    "seq64": ["prepare.seq_length=64"],
+    "avg3": ["select.average=3"],
+    "extra-books": ["download.extra_books=[1513, 1228, 2701]", "train.epochs=6"],
+}
+
+
+def run(name, overrides, workdir: Path, mirror: Path) -> dict:
+    proj = workdir / name
+    for item in ("chargen", "stages", "bench", "params.yaml"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, proj / item)
+    apply([f"download.mirror={mirror}", *overrides], proj / "params.yaml")
+    log = proj / "run.log"
+    with open(log, "w") as fh:
+        for stage in ("download", "prepare", "train", "select", "evaluate"):
+            if subprocess.run([sys.executable, f"stages/{stage}.py"], cwd=proj, stdout=fh,
+                              stderr=subprocess.STDOUT).returncode:
+                return {"error": f"{stage} failed, see {log}"}
+    m = {f: json.loads((proj / "metrics" / f"{f}.json").read_text()) for f in ("train", "select", "eval")}
+    return m
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("configs", nargs="*", default=list(CONFIGS))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--mirror", default=str(ROOT.parent / "shared" / "corpus"),
+                    help="folder of pg<ID>.txt files (default: ../shared/corpus)")
+    args = ap.parse_args()
+    unknown = [c for c in args.configs if c not in CONFIGS]
+    if unknown:
+        sys.exit(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="chargen-quality-") as tmp:
+        print("| configuration | train s | s/epoch | epochs (best) | val bits/char | device |")
+        print("| --- | ---: | ---: | ---: | ---: | --- |", flush=True)
+        for name in args.configs:
+            m = run(name, CONFIGS[name] + args.set, Path(tmp), Path(args.mirror).resolve())
+            results[name] = m
+            if "error" in m:
+                print(f"| {name} | {m['error']} | | | | |", flush=True)
+                continue
+            t, e = m["train"], m["eval"]
+            print(f"| {name} | {t['train_seconds']:.0f} | {t['seconds_per_epoch']:.1f} | "
+                  f"{t['epochs_run']} ({t['best_epoch']}) | {e['model_bpc']:.3f} | "
+                  f"{t['device']} ({t['backend']}) |", flush=True)
+    for name, m in results.items():  # compressors see the same training text as that model
+        if "eval" in m:
+            print(f"\ncompressors, {name}'s split (bits/char): " + ", ".join(
+                f"{k[:-4]} {v:.3f}" for k, v in m["eval"].items() if k.endswith("_bpc") and k != "model_bpc"))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

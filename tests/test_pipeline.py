@@ -87,6 +87,17 @@ def test_bad_input_is_one_line_and_nonzero(project):
     assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
     assert "could not download" in res.stderr and not (project / "data/raw").exists()
 
+    # A Gutenberg file whose book is empty between its markers.
+    from conftest import gutenberg
+    set_params(project, **{"download.book": 13})
+    mirror = project.parent / "mirror"
+    (mirror / "pg13.txt").write_text(gutenberg("\n\n"), encoding="utf-8")
+    assert stage(project, "download").returncode == 0
+    res = stage(project, "prepare")
+    assert res.returncode == 1 and res.stderr.strip().splitlines() == [
+        "error: the text of pg13 is empty after preparation: check the source file"]
+    assert not (project / "data/prepared/dataset.npz").exists()
+
     # A text shorter than a window plus its validation part.
     set_params(project, **{"download.book": 11, "prepare.seq_length": 5000})
     assert stage(project, "download").returncode == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from chargen.io import ChargenError, write_bytes
 
-USER_AGENT = "chargen/0.1 (+https://github.com/chargen)"
+USER_AGENT = "chargen/0.1 (character-level text generation pipeline; python-urllib)"
 
 
 def sha256(data: bytes) -> str:

@@ -43,6 +43,9 @@ def test_repro_outputs_and_rerun_rules(project):
 
     shown = dvc(project, "metrics", "show").stdout
     assert "best_val_bpc" in shown and "chars_per_second" in shown
+    plots = json.loads(dvc(project, "plots", "show", "--json").stdout)["data"]
+    curves = plots["Loss per epoch (bits per character)"][0]["content"]["data"]["values"]
+    assert {v["field"] for v in curves} == {"train_bpc", "val_bpc"} and len(curves) == 4
 
     # Nothing changed: nothing runs.
     out = dvc(project, "repro").stdout

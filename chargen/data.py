@@ -61,6 +61,14 @@ def windows(ids: np.ndarray, starts: np.ndarray, seq_length: int) -> np.ndarray:
     return ids[np.asarray(starts, dtype=np.int64)[:, None] + np.arange(seq_length + 1)]
 
 
+def random_prompts(val_ids: np.ndarray, n: int, length: int, seed: int) -> np.ndarray:
+    """n windows of validation text at seeded random places (the same seed, the same prompts)."""
+    length = min(length, len(val_ids))
+    rng = np.random.default_rng([seed, 7])
+    starts = rng.integers(0, len(val_ids) - length + 1, size=n)
+    return np.stack([val_ids[s:s + length] for s in starts]).astype(np.int64)
+
+
 def split(ids_len: int, val_fraction: float) -> int:
     """Index where validation starts: the last val_fraction of the text, by position."""
     return ids_len - int(round(ids_len * val_fraction))

@@ -50,14 +50,6 @@ class Generator:
         return [D.decode(row, self.vocab) for row in ids]
 
 
-def random_prompts(val_ids: np.ndarray, n: int, length: int, seed: int) -> np.ndarray:
-    """n windows of validation text at seeded random places (the same seed, the same prompts)."""
-    length = min(length, len(val_ids))
-    rng = np.random.default_rng([seed, 7])
-    starts = rng.integers(0, len(val_ids) - length + 1, size=n)
-    return np.stack([val_ids[s:s + length] for s in starts]).astype(np.int64)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m chargen.generate", description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="models/best", help="a folder written by the select stage")

@@ -253,8 +253,7 @@ def progress_sampler(folder: Path, ds: dict, every: int, seed: int, log, length:
     """
     from chargen.sampling import StepLSTM, sample_stateful
 
-    start = np.random.default_rng([seed, 11]).integers(0, len(ds["val_ids"]) - ds["seq_length"])
-    prompt = ds["val_ids"][start:start + ds["seq_length"]].astype(np.int64)[None]
+    prompt = D.random_prompts(ds["val_ids"], 1, ds["seq_length"], seed)
 
     def write(model, epoch):
         if epoch % every:

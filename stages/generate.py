@@ -22,14 +22,14 @@ def main():
 
     from chargen import data as D
     from chargen import sampling as S
-    from chargen.generate import Generator, random_prompts
+    from chargen.generate import Generator
 
     gen = Generator(MODEL)
     ds = D.load_dataset(DATASET)
     if cfg["prompt"]:
         prompts = np.tile(gen.encode_prompt(cfg["prompt"]), (cfg["samples"], 1))
     else:
-        prompts = random_prompts(ds["val_ids"], cfg["samples"], gen.seq_length, seed)
+        prompts = D.random_prompts(ds["val_ids"], cfg["samples"], gen.seq_length, seed)
     train_text = D.decode(ds["train_ids"], ds["vocab"])
     train_words = set(S.words(train_text))
     temps = cfg["temperature"] if isinstance(cfg["temperature"], list) else [cfg["temperature"]]

@@ -105,6 +105,46 @@ def fetch_book(book: int, cfg: dict) -> tuple[bytes, str]:
     return data, url
 
 
+def source_kind(source: str) -> str:
+    """'url' for http(s), 'path' for a local file; anything else (ftp:, file:, s3:) is refused."""
+    scheme = source.split("://", 1)[0].lower() if "://" in source else ""
+    if scheme in ("http", "https"):
+        return "url"
+    if scheme:
+        raise ChargenError(f"text source {source!r} uses {scheme}://; only http(s) URLs and local paths "
+                           f"are accepted")
+    return "path"
+
+
+def fetch_text(source: str, cfg: dict) -> tuple[bytes, str]:
+    """Return (bytes, where from) for a text file of your own: a local path or an http(s) URL.
+
+    Local files are read as they are (an HTML file of your own is allowed); a URL must not
+    answer with an HTML page, as an error page would otherwise become training text.
+    """
+    if source_kind(source) == "url":
+        data = http_get(source, cfg["timeout"], cfg["retries"], cfg["max_bytes"])
+        check_payload(data, source, cfg["max_bytes"])
+        return data, source
+    path = Path(os.path.expanduser(source))
+    if not path.is_file():
+        raise ChargenError(f"text file {source} not found: check download.text / download.extra_texts "
+                           f"(paths are relative to the project folder)")
+    data = path.read_bytes()
+    if not data:
+        raise ChargenError(f"{source} is empty: point download.text at a file with text in it")
+    if len(data) > cfg["max_bytes"]:
+        raise ChargenError(f"{source} is {len(data):,} bytes, over download.max_bytes = "
+                           f"{cfg['max_bytes']:,}: raise the cap")
+    return data, str(path.resolve())
+
+
+def safe_name(source: str) -> str:
+    """A file name for data/raw/ from a path or URL: its last part, letters, digits, . - _ only."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", source.rstrip("/").rsplit("/", 1)[-1]).lstrip(".")
+    return (stem or "text")[:80]
+
+
 # --- turning a file into text -------------------------------------------------------------
 
 _START = re.compile(r"^\*{3} ?START OF (?:THE|THIS) PROJECT GUTENBERG EBOOK[^\n]*$", re.I | re.M)
@@ -118,14 +158,16 @@ _FOLD = str.maketrans({
 })
 
 
-def decode(data: bytes, where: str) -> str:
-    """UTF-8 (with or without BOM) to str, with CRLF and lone CR made LF."""
+def decode(data: bytes, where: str, encoding: str = "utf-8") -> str:
+    """Bytes in `encoding` (UTF-8 by default, BOM allowed) to str, with CRLF and lone CR made LF."""
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(enc)
     except UnicodeDecodeError as exc:
         raise ChargenError(
-            f"{where} is not UTF-8 (bad byte at offset {exc.start}); convert it first, "
-            f"e.g. iconv -f latin1 -t utf-8"
+            f"{where} is not {encoding} (bad byte {data[exc.start:exc.start + 1]!r} at offset {exc.start}); "
+            f"set prepare.encoding to the file's encoding (e.g. latin-1, cp1252) or convert it to UTF-8 "
+            f"(iconv -f latin1 -t utf-8)"
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -156,8 +198,9 @@ def normalise(text: str, lowercase: bool, fold: bool) -> str:
     return text
 
 
-def clean(data: bytes, where: str, *, strip: bool, lowercase: bool, fold: bool) -> str:
-    text = decode(data, where)
+def clean(data: bytes, where: str, *, strip: bool, lowercase: bool, fold: bool,
+          encoding: str = "utf-8") -> str:
+    text = decode(data, where, encoding)
     if strip:
         text = strip_gutenberg(text, where)
     return normalise(text, lowercase, fold)

@@ -3,7 +3,8 @@
 A compressor's figure is conditional: bits(train + validation) - bits(train), divided by the
 number of validation characters, so it too may learn from the training text first. The model
 reads the validation text as one continuous stream with its state carried, so it is not
-charged for a cold start every window.
+charged for a cold start every window; optionally also with dynamic evaluation (it adapts its
+weights to the text already read, as the compressors adapt their statistics).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import lzma
 import math
 import zlib
 
+import numpy as np
 import pyppmd
 
 
@@ -43,3 +45,29 @@ def model_bpc(step, val_ids) -> tuple[float, int]:
     """(bits per char, chars scored) of the model over the validation text as one stream."""
     loss, n = step.stream_loss(val_ids, streams=1)
     return loss / math.log(2), n
+
+
+def dynamic_bpc(model, val_ids, lr: float, segment: int) -> tuple[float, int]:
+    """(bits per char, chars scored) with dynamic evaluation: the model keeps learning as it reads.
+
+    The validation text is read once, in order, as one stream in segments of `segment`
+    characters: each segment is scored with the current weights and state (this is its
+    loss), and only then is one SGD step taken on it, so no character is ever predicted by
+    weights that have seen it. This is what an adaptive compressor such as PPMd does with the
+    text it has already coded. The model copy has no dropout and carries its state across
+    segments; the trained model is not changed.
+    """
+    from chargen.model import stateful_copy
+    from chargen.quiet import keras
+
+    m = stateful_copy(model)
+    m.compile(optimizer=keras.optimizers.SGD(learning_rate=lr),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ids = np.asarray(val_ids, dtype="int32")
+    n = len(ids) - 1
+    total = 0.0
+    for s in range(0, n, segment):
+        e = min(s + segment, n)
+        loss = m.train_on_batch(ids[None, s:e], ids[None, s + 1:e + 1])  # loss before the update
+        total += float(np.asarray(loss).reshape(-1)[0]) * (e - s)
+    return total / n / math.log(2), n

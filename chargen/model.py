@@ -47,6 +47,22 @@ def build(vocab_size: int, cfg: dict) -> keras.Model:
     return keras.Model(ids, logits, name="chargen_lstm")
 
 
+def stateful_copy(model: keras.Model) -> keras.Model:
+    """The same network for one stream that carries its LSTM state from call to call, without
+    dropout (for scoring), holding a copy of `model`'s weights."""
+    lstms = [layer for layer in model.layers if isinstance(layer, layers.LSTM)]
+    embed = model.get_layer("embed")
+    ids = keras.Input(batch_shape=(1, None), dtype="int32", name="ids")
+    x = layers.Embedding(embed.input_dim, embed.output_dim, trainable=embed.trainable, name="embed")(ids)
+    for i, layer in enumerate(lstms):
+        x = layers.LSTM(layer.units, return_sequences=True, stateful=True, name=f"lstm{i}")(x)
+    logits = layers.Dense(model.output_shape[-1], dtype="float32", name="logits")(x)
+    copy = keras.Model(ids, logits, name="chargen_lstm_stateful")
+    for layer in [embed, *lstms, model.get_layer("logits")]:
+        copy.get_layer(layer.name).set_weights(layer.get_weights())
+    return copy
+
+
 def compile_model(model: keras.Model, cfg: dict, steps_per_epoch: int) -> None:
     lr = cfg["learning_rate"]
     if cfg["lr_schedule"] == "cosine":

@@ -66,6 +66,10 @@ SCHEMA = {
         "book": _int(1, extra=" (a Project Gutenberg ebook number)"),
         "extra_books": Key(list, "a list of ebook numbers (extra training text)",
                            lambda v: all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in v)),
+        "text": _str("'' (use `book`), or a path or http(s) URL of a text file of your own",
+                     lambda v: _source_ok(v, allow_empty=True)),
+        "extra_texts": Key(list, "a list of paths or http(s) URLs of text files (extra training text)",
+                           lambda v: all(isinstance(t, str) and _source_ok(t) for t in v)),
         "url": _str("an http(s) URL template containing {id}",
                     lambda v: v.split("://")[0] in ("http", "https") and "{id}" in v),
         "mirror": _str("a folder holding pg<ID>.txt files, or '' for none"),
@@ -78,6 +82,7 @@ SCHEMA = {
     },
     "prepare": {
         "strip_gutenberg": _BOOL,
+        "encoding": _str("a Python codec name such as utf-8, latin-1 or cp1252", lambda v: _codec_ok(v)),
         "lowercase": _BOOL,
         "fold_typography": _BOOL,
         "val_fraction": _float(0, 1, lo_open=True, hi_open=True),
@@ -105,6 +110,11 @@ SCHEMA = {
         "average": _int(1, extra=" (1 = the single best checkpoint; N > 1 also tries the mean "
                         "of the N best and keeps it if its validation loss is lower)"),
     },
+    "evaluate": {
+        "dynamic_lr": Key(float, "a number >= 0 (SGD step size of dynamic evaluation; 0 = off)",
+                          lambda v: math.isfinite(float(v)) and 0 <= float(v) <= 100),
+        "dynamic_segment": _int(1, 100000, extra=" (characters scored between two dynamic-evaluation steps)"),
+    },
     "generate": {
         "method": _choice("stateful", "window"),
         "temperature": Key((float, list), "a number >= 0, or a list of them (one set of samples each)",
@@ -116,8 +126,24 @@ SCHEMA = {
         "samples": _int(1, 100000),
         "length": _int(1, 10_000_000),
         "prompt": _str("a string ('' for a seeded random window of validation text)"),
+        "prompt_file": _str("'' or the path of a UTF-8 file holding the prompt"),
     },
 }
+
+
+def _source_ok(v, allow_empty=False):
+    if v == "":
+        return allow_empty
+    return "://" not in v or v.split("://", 1)[0].lower() in ("http", "https")
+
+
+def _codec_ok(v):
+    import codecs
+    try:
+        codecs.lookup(v)
+    except LookupError:
+        return False
+    return True
 
 
 def _sha_ok(v):
@@ -164,6 +190,10 @@ def validate(params: dict) -> dict:
             f"params.yaml: prepare.stride = {prep['stride']} is larger than prepare.seq_length = "
             f"{prep['seq_length']}, so some text would never be trained on; use a stride <= seq_length"
         )
+    gen = params["generate"]
+    if gen["prompt"] and gen["prompt_file"]:
+        raise ChargenError("params.yaml: generate.prompt and generate.prompt_file are both set; "
+                           "keep one and set the other to ''")
     return params
 
 

@@ -208,6 +208,36 @@ class EpochCommit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class LiveLog:
+    """Per-epoch metrics through dvclive (metrics/live/), for `dvc exp show` during a run.
+
+    The committed history is the one record of what was trained, so the dvclive folder is
+    rebuilt from it when a run starts and then extended one committed epoch at a time. After a
+    kill and resume it therefore never holds an epoch that was not committed, nor misses one;
+    dvclive's own resume reads its step from its own files, which can be an epoch ahead of
+    or behind the checkpoints. Steps are epoch numbers (1-based).
+    """
+
+    FIELDS = ("train_bpc", "val_bpc", "learning_rate")
+
+    def __init__(self, folder):
+        self.folder, self.live, self.logged = Path(folder), None, 0
+
+    def __call__(self, history: list[dict]) -> None:
+        if self.live is None:
+            from dvclive import Live
+
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.live = Live(str(self.folder), dvcyaml=False, save_dvc_exp=False, resume=False, report=None)
+        for row in history[self.logged:]:
+            self.live.step = int(row["epoch"])
+            for k in self.FIELDS:
+                self.live.log_metric(k, round(float(row[k]), 6))
+            self.live.log_metric("epoch", int(row["epoch"]), plot=False)
+            self.live.next_step()
+        self.logged = len(history)
+
+
 def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=print) -> dict:
     """Train (or resume) and return a summary for metrics/train.json."""
     if cfg["precision"] != "float32":

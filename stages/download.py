@@ -1,4 +1,9 @@
-"""download: fetch the Gutenberg book(s) into data/raw/ byte for byte, with a source record."""
+"""download: fetch the text(s) into data/raw/ byte for byte, with a source record.
+
+The target is a Project Gutenberg ebook (`download.book`) or a text file of your own
+(`download.text`: a path or an http(s) URL); `extra_books` and `extra_texts` add training-only
+text. data/raw/source.json lists every file with its origin, role, sha256 and size.
+"""
 
 import sys
 from pathlib import Path
@@ -6,32 +11,60 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project, not stages/ (select.py would shadow a stdlib module)
 
 from chargen import params  # noqa: E402
-from chargen.corpus import fetch_book, sha256  # noqa: E402
-from chargen.io import atomic_path, run_stage, write_json  # noqa: E402
+from chargen.corpus import fetch_book, fetch_text, safe_name, sha256, source_kind  # noqa: E402
+from chargen.io import ChargenError, atomic_path, run_stage, write_json  # noqa: E402
 
 OUT = Path("data/raw")
 
 
+def sources(cfg: dict) -> list[dict]:
+    """What to fetch, target first: [{kind, id|source, role}]."""
+    items = []
+    if cfg["text"]:
+        items.append({"kind": "text", "source": cfg["text"], "role": "target"})
+    else:
+        items.append({"kind": "gutenberg", "book": cfg["book"], "role": "target"})
+    target_book = None if cfg["text"] else cfg["book"]
+    items += [{"kind": "gutenberg", "book": b, "role": "extra"}
+              for b in dict.fromkeys(cfg["extra_books"]) if b != target_book]
+    items += [{"kind": "text", "source": t, "role": "extra"}
+              for t in dict.fromkeys(cfg["extra_texts"]) if t != cfg["text"]]
+    for it in items:
+        if it["kind"] == "text":
+            source_kind(it["source"])  # refuses other schemes before anything is fetched
+    return items
+
+
 def main():
     cfg = params.load()["download"]
-    books = [cfg["book"]] + [b for b in cfg["extra_books"] if b != cfg["book"]]
-    records = []
+    records, names = [], set()
     with atomic_path(OUT) as tmp:
         tmp.mkdir()
-        for book in books:
-            data, origin = fetch_book(book, cfg)
-            (tmp / f"pg{book}.txt").write_bytes(data)
-            via = "network" if origin.startswith(("http://", "https://")) else "mirror or cache"
+        for it in sources(cfg):
+            if it["kind"] == "gutenberg":
+                data, origin = fetch_book(it["book"], cfg)
+                name = f"pg{it['book']}.txt"
+                label = cfg["url"].replace("{id}", str(it["book"]))
+            else:
+                data, origin = fetch_text(it["source"], cfg)
+                name = f"{it['role']}_{safe_name(it['source'])}"
+                label = it["source"]
+            if name in names:
+                raise ChargenError(f"two texts would both be saved as data/raw/{name}; rename one of them")
+            names.add(name)
+            (tmp / name).write_bytes(data)
+            via = "network" if origin.startswith(("http://", "https://")) else "local file, mirror or cache"
             records.append({
-                "book": book,
-                "file": f"pg{book}.txt",
-                "url": cfg["url"].replace("{id}", str(book)),
+                "kind": it["kind"],
+                "book": it.get("book"),
+                "file": name,
+                "source": label,
                 "fetched_via": via,
                 "sha256": sha256(data),
                 "bytes": len(data),
-                "role": "target" if book == cfg["book"] else "extra",
+                "role": it["role"],
             })
-            print(f"pg{book}.txt: {len(data):,} bytes via {via} ({origin})")
+            print(f"{name}: {len(data):,} bytes via {via} ({origin})")
         write_json(tmp / "source.json", {"books": records})
 
 

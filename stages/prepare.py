@@ -1,4 +1,9 @@
-"""prepare: Gutenberg text -> clean text -> vocab, ids and windows in data/prepared/dataset.npz."""
+"""prepare: raw text -> clean text -> vocab, ids and windows in data/prepared/dataset.npz.
+
+Gutenberg files lose their header and licence (prepare.strip_gutenberg); texts of your own are
+used whole. The validation split is the last val_fraction of the target text only; extra texts
+are training text.
+"""
 
 import sys
 from pathlib import Path
@@ -23,17 +28,20 @@ def main():
         path = RAW / rec["file"]
         if not path.is_file():
             raise ChargenError(f"{path} is missing: re-run the download stage (dvc repro -f download)")
-        texts[rec["book"]] = clean(path.read_bytes(), str(path), strip=cfg["strip_gutenberg"],
-                                   lowercase=cfg["lowercase"], fold=cfg["fold_typography"])
-    target = next(r["book"] for r in books if r["role"] == "target")
+        gutenberg = rec.get("kind", "gutenberg") == "gutenberg"
+        texts[rec["file"]] = clean(path.read_bytes(), str(path), strip=gutenberg and cfg["strip_gutenberg"],
+                                   lowercase=cfg["lowercase"], fold=cfg["fold_typography"],
+                                   encoding=cfg["encoding"])
+    target_rec = next(r for r in books if r["role"] == "target")
+    target = target_rec["file"]
     text = texts[target]
     if not text.strip():
-        raise ChargenError(f"the text of pg{target} is empty after preparation: check the source file")
+        raise ChargenError(f"the text of {target} is empty after preparation: check the source file")
 
     T = cfg["seq_length"]
     stride = cfg["stride"] or T
     cut = D.split(len(text), cfg["val_fraction"])
-    train_text = "".join(texts[b] + "\n" for b in texts if b != target) + text[:cut]
+    train_text = "".join(texts[f] + "\n" for f in texts if f != target) + text[:cut]
     val_text = text[cut:]
     need = T + 1
     if len(val_text) < need or len(text[:cut]) < need:
@@ -43,14 +51,14 @@ def main():
             f"or use a longer text"
         )
     if len(text) < cfg["min_chars"]:
-        print(f"warning: pg{target} has only {len(text):,} characters (< prepare.min_chars = "
+        print(f"warning: {target} has only {len(text):,} characters (< prepare.min_chars = "
               f"{cfg['min_chars']:,}); a character model trained on so little text mostly produces "
               f"gibberish", file=sys.stderr)
 
     vocab = D.build_vocab(train_text, val_text)
     train_ids, val_ids = D.encode(train_text, vocab), D.encode(val_text, vocab)
     D.save_dataset(OUT, vocab=vocab, train_ids=train_ids, val_ids=val_ids, seq_length=T, stride=stride,
-                   meta={"book": target, "lowercase": cfg["lowercase"],
+                   meta={"book": target_rec.get("book"), "source": target, "lowercase": cfg["lowercase"],
                          "fold_typography": cfg["fold_typography"]})
     ds = D.load_dataset(OUT)
     metrics = {

@@ -12,14 +12,18 @@ DATASET = Path("data/prepared/dataset.npz")
 CKPT = Path("models/checkpoints")
 METRICS = Path("metrics/train.json")
 HISTORY = Path("metrics/train_history.csv")
+LIVE = Path("metrics/live")
 
 
 def main():
     p = params.load()
     from chargen import train  # imports Keras: after the params are known to be good
 
-    def publish(history):
+    live = train.LiveLog(LIVE)
+
+    def publish(history):  # after every committed epoch
         write_text(HISTORY, train.history_csv(history))
+        live(history)
 
     summary = train.train(p["train"], p["seed"], DATASET, CKPT, on_history=publish)
     write_json(METRICS, summary)

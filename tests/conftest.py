@@ -74,7 +74,7 @@ def project(tmp_path, mirror):
     """A git + DVC copy of this project with tiny params, ready for `dvc repro`."""
     dest = tmp_path / "proj"
     dest.mkdir()
-    for name in ("chargen", "stages", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
+    for name in ("chargen", "stages", "texts", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -34,9 +34,23 @@ def test_whole_file_when_not_stripping():
     assert clean(raw, "x", strip=False, lowercase=False, fold=False) == "My own notes\nline two\n"
 
 
-def test_not_utf8_names_the_fix():
-    with pytest.raises(ChargenError, match="not UTF-8.*iconv"):
-        decode("caf\u00e9".encode("latin-1"), "book.txt")
+def test_not_utf8_names_the_fix_or_takes_a_declared_encoding():
+    latin = "caf\u00e9\r\n".encode("latin-1")
+    with pytest.raises(ChargenError, match=r"not utf-8 .*offset 3.*prepare.encoding.*iconv"):
+        decode(latin, "book.txt")
+    assert decode(latin, "book.txt", "latin-1") == "caf\u00e9\n"
+    assert decode("\ufeffcaf\u00e9".encode("utf-8"), "b", "UTF_8") == "caf\u00e9"  # BOM dropped
+
+
+def test_own_text_sources():
+    from chargen.corpus import fetch_text, safe_name, source_kind
+    assert source_kind("https://example.com/a.txt") == "url" and source_kind("texts/a.md") == "path"
+    with pytest.raises(ChargenError, match="only http"):
+        source_kind("file:///etc/passwd")
+    assert safe_name("../../etc/passwd") == "passwd" and safe_name("https://x.org/a b?.txt") == "a_b_.txt"
+    assert safe_name("..") == "text"
+    with pytest.raises(ChargenError, match="not found"):
+        fetch_text("no/such/file.txt", {"max_bytes": 10})
 
 
 def test_payload_checks():

@@ -36,6 +36,11 @@ def test_committed_params_are_valid():
     ("generate", "temperature", -0.5, "generate.temperature"),
     ("generate", "temperature", [], "generate.temperature"),
     (None, "seed", 1.5, "seed = 1.5"),
+    ("download", "text", "file:///etc/passwd", "download.text = 'file:///etc/passwd'"),
+    ("download", "extra_texts", ["s3://bucket/a.txt"], "paths or http(s) URLs"),
+    ("prepare", "encoding", "klingon-8", "Python codec name"),
+    ("evaluate", "dynamic_lr", -0.1, "evaluate.dynamic_lr = -0.1"),
+    ("evaluate", "dynamic_segment", 0, "evaluate.dynamic_segment = 0"),
 ])
 def test_bad_values_name_key_value_and_what_is_allowed(section, key, value, expect):
     with pytest.raises(ChargenError) as e:
@@ -64,6 +69,10 @@ def test_missing_key_and_conflicts():
         params.validate(p)
     p = with_change("prepare", "stride", 500)
     with pytest.raises(ChargenError, match="stride = 500 is larger than prepare.seq_length"):
+        params.validate(p)
+    p = with_change("generate", "prompt", "alice")
+    p["generate"]["prompt_file"] = "texts/prompt.txt"
+    with pytest.raises(ChargenError, match="prompt and generate.prompt_file are both set"):
         params.validate(p)
 
 

@@ -33,19 +33,28 @@ def test_repro_outputs_and_rerun_rules(project):
     sel = json.loads((project / "metrics/select.json").read_text())
     assert sel["candidates"] == 2 and (project / "models/best/model.keras").is_file()
     gen = json.loads((project / "metrics/generate.json").read_text())
-    assert gen["samples"] == 2 and gen["chars"] == 120 and "temp_0_8" in gen
+    temps = [0.5, 0.8, 1.0]
+    assert gen["samples"] == 2 * len(temps) and gen["chars"] == 120 * len(temps)
+    assert all(f"temp_{t:g}".replace(".", "_") in gen for t in temps)
     samples = json.loads((project / "samples/samples.json").read_text())
-    assert len(samples) == 2 and all(len(s["text"]) == 60 for s in samples)
+    assert len(samples) == 6 and all(len(s["text"]) == 60 for s in samples)
+    assert [s["temperature"] for s in samples] == [0.5, 0.5, 0.8, 0.8, 1.0, 1.0]
+    quality = (project / "metrics/generate_quality.csv").read_text().splitlines()
+    assert quality[0].startswith("temperature,real_word_share") and len(quality) == 4
 
     ev = json.loads((project / "metrics/eval.json").read_text())
     assert ev["model_bpc"] > 0 and ev["val_chars"] == prep["val_chars"] - 1
-    assert {"gzip_bpc", "bzip2_bpc", "xz_bpc", "ppmd6_bpc", "ppmd16_bpc"} <= set(ev)
+    assert {"gzip_bpc", "bzip2_bpc", "xz_bpc", "ppmd6_bpc", "ppmd16_bpc", "model_dynamic_bpc"} <= set(ev)
+    live = json.loads((project / "metrics/live/metrics.json").read_text())
+    assert live["step"] == 2 and live["epoch"] == 2 and live["val_bpc"] > 0
 
     shown = dvc(project, "metrics", "show").stdout
     assert "best_val_bpc" in shown and "chars_per_second" in shown
     plots = json.loads(dvc(project, "plots", "show", "--json").stdout)["data"]
     curves = plots["Loss per epoch (bits per character)"][0]["content"]["data"]["values"]
     assert {v["field"] for v in curves} == {"train_bpc", "val_bpc"} and len(curves) == 4
+    by_temp = plots["Sample quality per temperature (share of words or word n-grams)"][0]["content"]
+    assert len(by_temp["data"]["values"]) == 3 * len(temps)
 
     # Nothing changed: nothing runs.
     out = dvc(project, "repro").stdout
@@ -98,7 +107,7 @@ def test_bad_input_is_one_line_and_nonzero(project):
     assert stage(project, "download").returncode == 0
     res = stage(project, "prepare")
     assert res.returncode == 1 and res.stderr.strip().splitlines() == [
-        "error: the text of pg13 is empty after preparation: check the source file"]
+        "error: the text of pg13.txt is empty after preparation: check the source file"]
     assert not (project / "data/prepared/dataset.npz").exists()
 
     # A text shorter than a window plus its validation part.

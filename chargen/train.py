@@ -116,6 +116,11 @@ def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
     `<folder>.prev` (one generation kept) and training starts afresh.
     """
     fp_file = ckpt / "fingerprint.json"
+    if ckpt.exists() and not ckpt.is_dir():
+        raise ChargenError(f"{ckpt} is a file, not a folder: move it away, then dvc repro")
+    if ckpt.is_dir():
+        for stale in ckpt.glob(".*.tmp"):  # temporaries of a killed run
+            shutil.rmtree(stale, ignore_errors=True)
     if ckpt.exists() and any(ckpt.iterdir()):
         try:
             old = json.loads(fp_file.read_text())
@@ -126,9 +131,13 @@ def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
             shutil.rmtree(prev, ignore_errors=True)
             ckpt.rename(prev)
             log(f"checkpoints in {ckpt} came from other params or data; moved them to {prev}, starting afresh")
-    ckpt.mkdir(parents=True, exist_ok=True)
-    if not fp_file.exists():
-        write_json(fp_file, fp)
+    try:
+        ckpt.mkdir(parents=True, exist_ok=True)
+        if not fp_file.exists():
+            write_json(fp_file, fp)
+    except OSError as exc:
+        raise ChargenError(f"cannot write checkpoints in {ckpt}: {exc.strerror or exc}; free disk space "
+                           f"or fix permissions, then dvc repro") from None
 
     history = read_history(ckpt / "history.csv")
     resumes = {_epoch_of(p): p for p in ckpt.glob("resume_*.keras")}

@@ -148,6 +148,17 @@ def test_damaged_files_are_clear_errors_and_keep_what_exists(project):
     set_params(project, **{"prepare.min_chars": 0})
     assert stage(project, "prepare").stderr == ""
 
+    # A Gutenberg file without its markers: a clear error naming the param that accepts it whole.
+    (project.parent / "mirror" / "pg14.txt").write_text(make_text(9000, 5), encoding="utf-8")
+    set_params(project, **{"download.text": "", "download.book": 14, "prepare.encoding": "utf-8"})
+    assert stage(project, "download").returncode == 0
+    kept = npz.read_bytes()
+    one_line_error(stage(project, "prepare"), "pg14.txt has no '*** START OF THE PROJECT GUTENBERG EBOOK' marker",
+                   "prepare.strip_gutenberg: false")
+    assert npz.read_bytes() == kept
+    set_params(project, **{"prepare.strip_gutenberg": False})
+    assert stage(project, "prepare").returncode == 0 and npz.read_bytes() != kept
+
 
 def test_untrusted_files_are_refused(tmp_path):
     import keras

@@ -79,7 +79,7 @@ def measure(name: str, cfg: dict, ds: dict, steps: int) -> dict:
     tps = targets_per_step / per_step
     return {"setup": name, "batches_per_epoch": len(full), "seconds_per_step": per_step,
             "seconds_per_epoch": per_step * len(full), "targets_per_second": tps,
-            "trained_chars_per_second": tps, "flops": tps * flops_per_target(cfg, len(ds["vocab"]))}
+            "flops": tps * flops_per_target(cfg, len(ds["vocab"]))}
 
 
 def main():

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from chargen.io import ChargenError, write_bytes
+from chargen.params import SOURCE_SCHEMES, scheme
 
 USER_AGENT = "chargen/0.1 (character-level text generation pipeline; python-urllib)"
 
@@ -107,11 +108,11 @@ def fetch_book(book: int, cfg: dict) -> tuple[bytes, str]:
 
 def source_kind(source: str) -> str:
     """'url' for http(s), 'path' for a local file; anything else (ftp:, file:, s3:) is refused."""
-    scheme = source.split("://", 1)[0].lower() if "://" in source else ""
-    if scheme in ("http", "https"):
+    kind = scheme(source)
+    if kind in SOURCE_SCHEMES:
         return "url"
-    if scheme:
-        raise ChargenError(f"text source {source!r} uses {scheme}://; only http(s) URLs and local paths "
+    if kind:
+        raise ChargenError(f"text source {source!r} uses {kind}://; only http(s) URLs and local paths "
                            f"are accepted")
     return "path"
 

@@ -131,10 +131,18 @@ SCHEMA = {
 }
 
 
+SOURCE_SCHEMES = ("http", "https")  # text sources: these URLs, or a local path (no scheme)
+
+
+def scheme(source: str) -> str:
+    """The URL scheme of a text source, lowercased; '' for a local path."""
+    return source.split("://", 1)[0].lower() if "://" in source else ""
+
+
 def _source_ok(v, allow_empty=False):
     if v == "":
         return allow_empty
-    return "://" not in v or v.split("://", 1)[0].lower() in ("http", "https")
+    return scheme(v) in ("", *SOURCE_SCHEMES)
 
 
 def _codec_ok(v):

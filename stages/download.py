@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project, not stages/ (select.py would shadow a stdlib module)
 
 from chargen import params  # noqa: E402
-from chargen.corpus import fetch_book, fetch_text, safe_name, sha256, source_kind  # noqa: E402
+from chargen.corpus import fetch_book, fetch_text, safe_name, sha256  # noqa: E402
 from chargen.io import ChargenError, atomic_path, run_stage, write_json  # noqa: E402
 
 OUT = Path("data/raw")
@@ -29,9 +29,6 @@ def sources(cfg: dict) -> list[dict]:
               for b in dict.fromkeys(cfg["extra_books"]) if b != target_book]
     items += [{"kind": "text", "source": t, "role": "extra"}
               for t in dict.fromkeys(cfg["extra_texts"]) if t != cfg["text"]]
-    for it in items:
-        if it["kind"] == "text":
-            source_kind(it["source"])  # refuses other schemes before anything is fetched
     return items
 
 

@@ -28,7 +28,7 @@ def main():
         path = RAW / rec["file"]
         if not path.is_file():
             raise ChargenError(f"{path} is missing: re-run the download stage (dvc repro -f download)")
-        gutenberg = rec.get("kind", "gutenberg") == "gutenberg"
+        gutenberg = rec["kind"] == "gutenberg"
         texts[rec["file"]] = clean(path.read_bytes(), str(path), strip=gutenberg and cfg["strip_gutenberg"],
                                    lowercase=cfg["lowercase"], fold=cfg["fold_typography"],
                                    encoding=cfg["encoding"])

@@ -51,6 +51,19 @@ def mirror(tmp_path) -> Path:
     return d
 
 
+@pytest.fixture
+def dataset(tmp_path):
+    """A prepared dataset of a tiny lowercase text: 20-char windows, the last 20% validation."""
+    from chargen import data as D
+    text = make_text(6000, 3).lower()
+    vocab = D.build_vocab(text)
+    cut = D.split(len(text), 0.2)
+    path = tmp_path / "ds.npz"
+    D.save_dataset(path, vocab=vocab, train_ids=D.encode(text[:cut], vocab), val_ids=D.encode(text[cut:], vocab),
+                   seq_length=20, stride=20, meta={"lowercase": True, "fold_typography": True})
+    return path
+
+
 def tiny_params(mirror: Path) -> dict:
     """The committed params.yaml with everything made tiny and the download pointed at `mirror`."""
     p = yaml.safe_load((ROOT / "params.yaml").read_text())

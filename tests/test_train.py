@@ -16,17 +16,6 @@ CFG = dict(objective="sequence", input="embedding", embedding_dim=8, layers=1, u
            precision="float32", sample_every=0)
 
 
-@pytest.fixture
-def dataset(tmp_path):
-    text = make_text(6000, 3).lower()
-    vocab = D.build_vocab(text)
-    cut = D.split(len(text), 0.2)
-    path = tmp_path / "ds.npz"
-    D.save_dataset(path, vocab=vocab, train_ids=D.encode(text[:cut], vocab), val_ids=D.encode(text[cut:], vocab),
-                   seq_length=20, stride=20, meta={"lowercase": True, "fold_typography": True})
-    return path
-
-
 def logs():
     lines = []
     return lines, lines.append

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -117,27 +118,34 @@ def source_kind(source: str) -> str:
     return "path"
 
 
-def fetch_text(source: str, cfg: dict) -> tuple[bytes, str]:
-    """Return (bytes, where from) for a text file of your own: a local path or an http(s) URL.
+def fetch_text(source: str, cfg: dict, dest: Path) -> tuple[str, int, str]:
+    """Copy a text file of your own (a local path or an http(s) URL) to `dest`.
 
-    Local files are read as they are (an HTML file of your own is allowed); a URL must not
-    answer with an HTML page, as an error page would otherwise become training text.
+    Returns (sha256, bytes, where from). Local files are copied as they are, in chunks (a corpus
+    larger than memory is fine; an HTML file of your own is allowed); a URL must not answer
+    with an HTML page, as an error page would otherwise become training text.
     """
     if source_kind(source) == "url":
         data = http_get(source, cfg["timeout"], cfg["retries"], cfg["max_bytes"])
         check_payload(data, source, cfg["max_bytes"])
-        return data, source
+        dest.write_bytes(data)
+        return sha256(data), len(data), source
     path = Path(os.path.expanduser(source))
     if not path.is_file():
         raise ChargenError(f"text file {source} not found: check download.text / download.extra_texts "
                            f"(paths are relative to the project folder)")
-    data = path.read_bytes()
-    if not data:
+    size = path.stat().st_size
+    if not size:
         raise ChargenError(f"{source} is empty: point download.text at a file with text in it")
-    if len(data) > cfg["max_bytes"]:
-        raise ChargenError(f"{source} is {len(data):,} bytes, over download.max_bytes = "
+    if size > cfg["max_bytes"]:
+        raise ChargenError(f"{source} is {size:,} bytes, over download.max_bytes = "
                            f"{cfg['max_bytes']:,}: raise the cap")
-    return data, str(path.resolve())
+    h = hashlib.sha256()
+    with open(path, "rb") as src, open(dest, "wb") as out:
+        for chunk in iter(lambda: src.read(1 << 22), b""):
+            h.update(chunk)
+            out.write(chunk)
+    return h.hexdigest(), size, str(path.resolve())
 
 
 def safe_name(source: str) -> str:
@@ -191,9 +199,10 @@ def strip_gutenberg(text: str, where: str) -> str:
 
 
 def normalise(text: str, lowercase: bool, fold: bool) -> str:
-    text = unicodedata.normalize("NFC", text)
-    if fold:
-        text = text.translate(_FOLD)
+    if not text.isascii():  # ASCII text is already NFC and has nothing to fold
+        text = unicodedata.normalize("NFC", text)
+        if fold:
+            text = text.translate(_FOLD)
     if lowercase:
         text = text.lower()
     return text
@@ -205,3 +214,43 @@ def clean(data: bytes, where: str, *, strip: bool, lowercase: bool, fold: bool,
     if strip:
         text = strip_gutenberg(text, where)
     return normalise(text, lowercase, fold)
+
+
+CHUNK_BYTES = 4 << 20
+
+
+def iter_clean(path, where: str, *, strip: bool, lowercase: bool, fold: bool, encoding: str = "utf-8",
+               chunk_bytes: int = CHUNK_BYTES):
+    """The cleaned text of a file as a sequence of pieces, equal when joined to `clean` of the file.
+
+    Files to strip of Gutenberg boilerplate are read whole (the markers bound the book; such files
+    are capped by download.max_bytes). Other files are streamed `chunk_bytes` at a time, so a text
+    larger than memory can be prepared: each piece ends at a line break, where decoding, CRLF,
+    NFC and lowercasing cannot depend on what follows.
+    """
+    if strip:
+        yield clean(Path(path).read_bytes(), where, strip=True, lowercase=lowercase, fold=fold, encoding=encoding)
+        return
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    decoder = codecs.getincrementaldecoder(enc)("strict")
+    carry, offset = "", 0
+    with open(path, "rb") as fh:
+        while True:
+            data = fh.read(chunk_bytes)
+            try:
+                text = carry + decoder.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                raise ChargenError(
+                    f"{where} is not {encoding} (bad byte {exc.object[exc.start:exc.start + 1]!r} near offset "
+                    f"{offset + exc.start}); set prepare.encoding to the file's encoding (e.g. latin-1, cp1252) "
+                    f"or convert it to UTF-8 (iconv -f latin1 -t utf-8)"
+                ) from None
+            offset += len(data)
+            cut = len(text) if not data else text.rfind("\n") + 1
+            if cut == 0 and len(text) > max(4 * chunk_bytes, 1 << 26):  # 64M chars, no line break: cut at a space
+                cut = text.rfind(" ") + 1 or len(text) - 1
+            piece, carry = text[:cut], text[cut:]
+            if piece:
+                yield normalise(piece.replace("\r\n", "\n").replace("\r", "\n"), lowercase, fold)
+            if not data:
+                return

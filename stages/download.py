@@ -39,17 +39,20 @@ def main():
         tmp.mkdir()
         for it in sources(cfg):
             if it["kind"] == "gutenberg":
-                data, origin = fetch_book(it["book"], cfg)
                 name = f"pg{it['book']}.txt"
                 label = cfg["url"].replace("{id}", str(it["book"]))
             else:
-                data, origin = fetch_text(it["source"], cfg)
                 name = f"{it['role']}_{safe_name(it['source'])}"
                 label = it["source"]
             if name in names:
                 raise ChargenError(f"two texts would both be saved as data/raw/{name}; rename one of them")
             names.add(name)
-            (tmp / name).write_bytes(data)
+            if it["kind"] == "gutenberg":
+                data, origin = fetch_book(it["book"], cfg)
+                (tmp / name).write_bytes(data)
+                digest, size = sha256(data), len(data)
+            else:
+                digest, size, origin = fetch_text(it["source"], cfg, tmp / name)
             via = "network" if origin.startswith(("http://", "https://")) else "local file, mirror or cache"
             records.append({
                 "kind": it["kind"],
@@ -57,11 +60,11 @@ def main():
                 "file": name,
                 "source": label,
                 "fetched_via": via,
-                "sha256": sha256(data),
-                "bytes": len(data),
+                "sha256": digest,
+                "bytes": size,
                 "role": it["role"],
             })
-            print(f"{name}: {len(data):,} bytes via {via} ({origin})")
+            print(f"{name}: {size:,} bytes via {via} ({origin})")
         write_json(tmp / "source.json", {"books": records})
 
 

@@ -2,7 +2,8 @@
 
 Gutenberg files lose their header and licence (prepare.strip_gutenberg); texts of your own are
 used whole. The validation split is the last val_fraction of the target text only; extra texts
-are training text.
+are training text. Texts are read in pieces, twice (characters, then ids), so a corpus larger
+than memory can be prepared; train ids are written straight into the dataset file.
 """
 
 import sys
@@ -12,7 +13,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project, not stage
 
 from chargen import data as D  # noqa: E402
 from chargen import params  # noqa: E402
-from chargen.corpus import clean  # noqa: E402
+from chargen.corpus import iter_clean  # noqa: E402
 from chargen.io import ChargenError, read_json, run_stage, write_json  # noqa: E402
 
 RAW = Path("data/raw")
@@ -20,55 +21,76 @@ OUT = Path("data/prepared/dataset.npz")
 METRICS = Path("metrics/prepare.json")
 
 
+def pieces(rec: dict, cfg: dict):
+    path = RAW / rec["file"]
+    if not path.is_file():
+        raise ChargenError(f"{path} is missing: re-run the download stage (dvc repro -f download)")
+    return iter_clean(path, str(path), strip=rec["kind"] == "gutenberg" and cfg["strip_gutenberg"],
+                      lowercase=cfg["lowercase"], fold=cfg["fold_typography"], encoding=cfg["encoding"])
+
+
 def main():
     cfg = params.load()["prepare"]
     books = read_json(RAW / "source.json")["books"]
-    texts = {}
-    for rec in books:
-        path = RAW / rec["file"]
-        if not path.is_file():
-            raise ChargenError(f"{path} is missing: re-run the download stage (dvc repro -f download)")
-        gutenberg = rec["kind"] == "gutenberg"
-        texts[rec["file"]] = clean(path.read_bytes(), str(path), strip=gutenberg and cfg["strip_gutenberg"],
-                                   lowercase=cfg["lowercase"], fold=cfg["fold_typography"],
-                                   encoding=cfg["encoding"])
     target_rec = next(r for r in books if r["role"] == "target")
+    extras = [r for r in books if r is not target_rec]
     target = target_rec["file"]
-    text = texts[target]
-    if not text.strip():
+
+    # Pass 1: lengths and characters of every cleaned text, one piece at a time.
+    lengths, chars, has_text = {}, set("\n" if extras else ""), False
+    for rec in books:
+        n = 0
+        for piece in pieces(rec, cfg):
+            n += len(piece)
+            chars |= D.char_set(piece)
+            has_text = has_text or (rec is target_rec and not piece.isspace())
+        lengths[rec["file"]] = n
+    if not has_text:
         raise ChargenError(f"the text of {target} is empty after preparation: check the source file")
 
     T = cfg["seq_length"]
     stride = cfg["stride"] or T
-    cut = D.split(len(text), cfg["val_fraction"])
-    train_text = "".join(texts[f] + "\n" for f in texts if f != target) + text[:cut]
-    val_text = text[cut:]
+    n = lengths[target]
+    cut = D.split(n, cfg["val_fraction"])
     need = T + 1
-    if len(val_text) < need or len(text[:cut]) < need:
+    if n - cut < need or cut < need:
         raise ChargenError(
-            f"the text has {len(text):,} characters: too short for windows of {T} + 1 in both the train "
-            f"({len(text[:cut]):,}) and validation ({len(val_text):,}) parts; lower prepare.seq_length "
-            f"or use a longer text"
+            f"the text has {n:,} characters: too short for windows of {T} + 1 in both the train "
+            f"({cut:,}) and validation ({n - cut:,}) parts; lower prepare.seq_length or use a longer text"
         )
-    if len(text) < cfg["min_chars"]:
-        print(f"warning: {target} has only {len(text):,} characters (< prepare.min_chars = "
+    if n < cfg["min_chars"]:
+        print(f"warning: {target} has only {n:,} characters (< prepare.min_chars = "
               f"{cfg['min_chars']:,}); a character model trained on so little text mostly produces "
               f"gibberish", file=sys.stderr)
 
-    vocab = D.build_vocab(train_text, val_text)
-    train_ids, val_ids = D.encode(train_text, vocab), D.encode(val_text, vocab)
-    D.save_dataset(OUT, vocab=vocab, train_ids=train_ids, val_ids=val_ids, seq_length=T, stride=stride,
-                   meta={"book": target_rec.get("book"), "source": target, "lowercase": cfg["lowercase"],
-                         "fold_typography": cfg["fold_typography"]})
-    ds = D.load_dataset(OUT)
+    # Pass 2: ids, streamed into the dataset. Train text: each extra text and a line break, then
+    # the target's first part; validation: the target's last val_fraction.
+    vocab = sorted(chars)
+    encode = D.Encoder(vocab)
+    n_train = sum(lengths[r["file"]] + 1 for r in extras) + cut
+    meta = {"book": target_rec.get("book"), "source": target, "lowercase": cfg["lowercase"],
+            "fold_typography": cfg["fold_typography"]}
+    with D.dataset_writer(OUT, vocab=vocab, n_train=n_train, seq_length=T, stride=stride, meta=meta) as w:
+        for rec in extras:
+            for piece in pieces(rec, cfg):
+                w.train(encode(piece))
+            w.train(encode("\n"))
+        done = 0
+        for piece in pieces(target_rec, cfg):
+            ids = encode(piece)
+            head = max(0, min(len(ids), cut - done))
+            w.train(ids[:head])
+            if head < len(ids):
+                w.val(ids[head:])
+            done += len(ids)
     metrics = {
-        "chars": len(text),
-        "train_chars": len(train_text),
-        "val_chars": len(val_text),
-        "extra_chars": len(train_text) - cut,
+        "chars": n,
+        "train_chars": n_train,
+        "val_chars": n - cut,
+        "extra_chars": n_train - cut,
         "vocab_size": len(vocab),
-        "train_windows": int(len(ds["train_starts"])),
-        "val_windows": int(len(ds["val_starts"])),
+        "train_windows": D.n_windows(n_train, T, stride),
+        "val_windows": D.n_windows(n - cut, T, stride),
     }
     write_json(METRICS, metrics)
     print(", ".join(f"{k} {v:,}" for k, v in metrics.items()))

@@ -1,6 +1,9 @@
+import hashlib
+import random
+
 import pytest
 
-from chargen.corpus import check_payload, clean, decode, normalise, strip_gutenberg
+from chargen.corpus import check_payload, clean, decode, iter_clean, normalise, strip_gutenberg
 from chargen.io import ChargenError
 from conftest import gutenberg
 
@@ -42,7 +45,7 @@ def test_not_utf8_names_the_fix_or_takes_a_declared_encoding():
     assert decode("\ufeffcaf\u00e9".encode("utf-8"), "b", "UTF_8") == "caf\u00e9"  # BOM dropped
 
 
-def test_own_text_sources():
+def test_own_text_sources(tmp_path):
     from chargen.corpus import fetch_text, safe_name, source_kind
     assert source_kind("https://example.com/a.txt") == "url" and source_kind("texts/a.md") == "path"
     with pytest.raises(ChargenError, match="only http"):
@@ -50,7 +53,36 @@ def test_own_text_sources():
     assert safe_name("../../etc/passwd") == "passwd" and safe_name("https://x.org/a b?.txt") == "a_b_.txt"
     assert safe_name("..") == "text"
     with pytest.raises(ChargenError, match="not found"):
-        fetch_text("no/such/file.txt", {"max_bytes": 10})
+        fetch_text("no/such/file.txt", {"max_bytes": 10}, tmp_path / "out")
+    src = tmp_path / "mine.txt"
+    src.write_bytes(b"x" * 5_000_000)  # copied in chunks, byte for byte, with its sha256
+    digest, size, origin = fetch_text(str(src), {"max_bytes": 10_000_000}, tmp_path / "copy")
+    assert (tmp_path / "copy").read_bytes() == src.read_bytes() and size == 5_000_000
+    assert digest == hashlib.sha256(src.read_bytes()).hexdigest() and origin == str(src.resolve())
+    with pytest.raises(ChargenError, match="over download.max_bytes"):
+        fetch_text(str(src), {"max_bytes": 4_999_999}, tmp_path / "copy2")
+
+
+def test_streamed_cleaning_equals_whole_file(tmp_path):
+    """Pieces read a few bytes at a time join to exactly the whole-file cleaning: multi-byte
+    characters, CRLF, a BOM, combining accents and the final-sigma rule across every boundary."""
+    rng = random.Random(0)
+    alphabet = list("abcΣσς \r\n") + ["\u2019", "e\u0301", "\u2014", "é", "\ufeff"]
+    for trial in range(200):
+        text = ("\ufeff" if trial % 3 == 0 else "") + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+        encoding = "utf-16" if trial % 4 == 1 else "utf-8"
+        path = tmp_path / f"t{trial}.txt"
+        path.write_bytes(text.encode(encoding))
+        for lower in (True, False):
+            whole = clean(path.read_bytes(), "t", strip=False, lowercase=lower, fold=True, encoding=encoding)
+            pieces = list(iter_clean(path, "t", strip=False, lowercase=lower, fold=True, encoding=encoding,
+                                     chunk_bytes=rng.randint(1, 40)))
+            assert "".join(pieces) == whole
+            assert all(p.endswith("\n") for p in pieces[:-1])  # cut only after line breaks
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"line one\n" * 100 + b"caf\xe9\n")
+    with pytest.raises(ChargenError, match="prepare.encoding"):
+        list(iter_clean(bad, "bad.txt", strip=False, lowercase=True, fold=True, chunk_bytes=64))
 
 
 def test_payload_checks():

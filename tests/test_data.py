@@ -29,6 +29,7 @@ def test_windows_cover_the_stream_exactly():
     w = D.windows(ids, starts, 4)
     assert w.shape == (6, 5) and w[-1].tolist() == [20, 21, 22, 23, 24]
     assert len(D.window_starts(4, 4, 1)) == 0  # shorter than one window plus its target
+    assert D.n_windows(25, 4, 4) == 6 and D.n_windows(25, 4, 4, offset=1) == 5 and D.n_windows(5, 4, 1) == 1
 
 
 def test_split_is_by_position():
@@ -44,10 +45,35 @@ def test_dataset_roundtrip_without_pickle(tmp_path):
     with np.load(path, allow_pickle=False) as z:
         assert z["vocab"].dtype.kind == "U"
     d = D.load_dataset(path)
-    assert d["vocab"] == vocab and d["seq_length"] == 5 and d["meta"] == {"lowercase": True}
+    assert d["vocab"] == vocab and d["seq_length"] == 5 and d["stride"] == 5
+    assert d["meta"] == {"lowercase": True, "format": D.FORMAT}
     assert (d["train_ids"] == train).all() and d["train_ids"].dtype == np.uint8
-    assert d["train_starts"].tolist() == [0, 5, 10, 15, 20, 25, 30]
     assert not list(tmp_path.glob(".*tmp"))  # the temporary name is gone
+    m = D.load_dataset(path, mmap=True)  # the ids are mapped from the file, not read into memory
+    assert isinstance(m["train_ids"], np.memmap) and str(m["train_ids"].filename) == str(path.resolve())
+    assert (m["train_ids"] == train).all() and (m["val_ids"] == val).all()
+
+
+def test_streamed_writer_and_wide_ids(tmp_path):
+    """Train ids written in chunks of any size (uint16 ids for a 300-char vocabulary) map back exactly;
+    a writer that fails midway, or is given the wrong count, leaves no file."""
+    vocab = [chr(0x100 + i) for i in range(300)]
+    ids = np.random.default_rng(0).integers(0, 300, size=10_001).astype(np.uint16)
+    path = tmp_path / "wide.npz"
+    with D.dataset_writer(path, vocab=vocab, n_train=len(ids), seq_length=8, stride=8) as w:
+        for part in np.array_split(ids, 7):
+            w.train(part)
+        w.val(ids[:50])
+    m = D.load_dataset(path, mmap=True)
+    assert m["train_ids"].dtype == np.uint16 and (m["train_ids"] == ids).all() and (m["val_ids"] == ids[:50]).all()
+    assert D.encode("".join(vocab[i] for i in ids[:20]), vocab).tolist() == ids[:20].tolist()
+    with pytest.raises(RuntimeError, match="short"):
+        with D.dataset_writer(tmp_path / "short.npz", vocab=vocab, n_train=10, seq_length=2, stride=2) as w:
+            w.train(ids[:9])
+    with pytest.raises(ChargenError, match="outside the vocabulary"):
+        with D.dataset_writer(tmp_path / "bad.npz", vocab=vocab, n_train=10, seq_length=2, stride=2) as w:
+            w.train(D.encode("a", vocab))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.npz"]
 
 
 def test_truncated_or_missing_dataset_is_a_clear_error(tmp_path):

@@ -1,0 +1,135 @@
+"""Corpora bigger than memory: the batch order is computed, not stored, and prepare + train run
+under a hard cap on private memory that is smaller than the corpus."""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chargen.train import Batches
+from conftest import WORDS, env_with_venv, set_params, stage
+
+# Raise RLIMIT_DATA (private writable memory: heap, anonymous maps) to what the process already
+# uses plus CAP, after its imports, then run a stage. Read-only file maps do not count.
+CAPPED = r"""
+import re, resource, runpy, sys
+cap, script = int(sys.argv[1]), sys.argv[2]
+if script.endswith("train.py"):
+    import chargen.train  # TensorFlow and Keras are loaded before the cap is set
+def vmdata():
+    return int(re.search(r"VmData:\s+(\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
+resource.setrlimit(resource.RLIMIT_DATA, (vmdata() + cap, resource.RLIM_INFINITY))
+if len(sys.argv) > 3:  # the control: materialise a file of this size in memory under the same cap
+    open(sys.argv[3], "rb").read()
+sys.argv = [script]
+runpy.run_path(script, run_name="__main__")
+"""
+
+MB = 1 << 20
+
+
+def all_starts(b: Batches, epoch: int) -> list[np.ndarray]:
+    b.set_epoch(epoch)
+    return [b.starts(i) for i in range(len(b))]
+
+
+@pytest.mark.parametrize("block", [Batches.BLOCK, 7])
+def test_every_window_once_per_pass(block):
+    """A pass visits each window exactly once, whether the shuffle is one block or many; each
+    pass cuts the text at its own offset; the same seed gives the same order."""
+    ids = np.zeros(10_000, np.uint8)
+    b = Batches(ids, 10, 10, 16, "sequence", seed=3, shift=10)
+    b.BLOCK = block
+    orders = []
+    for epoch in range(3):
+        starts = np.concatenate(all_starts(b, epoch))
+        offset = int(starts[0] % 10)
+        assert (starts % 10 == offset).all()
+        grid = np.arange(offset, len(ids) - 10, 10)
+        assert len(starts) >= len(grid) and sorted(set(starts.tolist())) == grid.tolist()
+        assert not (np.diff(starts) > 0).all()  # shuffled
+        orders.append(starts)
+    assert not all(np.array_equal(orders[0][:50], o[:50]) for o in orders[1:])
+    again = Batches(ids, 10, 10, 16, "sequence", seed=3, shift=10)
+    again.BLOCK = block
+    assert np.array_equal(np.concatenate(all_starts(again, 1)), orders[1])
+
+
+def test_steps_per_epoch_continue_through_the_text():
+    """With steps_per_epoch, epochs are consecutive slices of the same sequence of passes that
+    epochs of one pass would make: nothing is skipped or repeated by a short epoch."""
+    ids = np.zeros(1_000, np.uint8)
+    whole = Batches(ids, 10, 10, 8, "sequence", seed=5, shift=10)
+    passes = [s for p in range(3) for s in all_starts(whole, p)]  # 13 batches per pass
+    short = Batches(ids, 10, 10, 8, "sequence", seed=5, shift=10, steps=4)
+    stepped = [s for e in range(9) for s in all_starts(short, e)]
+    assert len(short) == 4 and len(whole) == 13
+    assert all(np.array_equal(a, b) for a, b in zip(stepped, passes[:36]))
+
+
+def test_validation_batches_are_in_order():
+    b = Batches(np.arange(100, dtype=np.uint8), 5, 5, 4, "sequence")
+    starts = np.concatenate(all_starts(b, 0))
+    assert starts.tolist() == list(range(0, 95, 5))
+    x, y = b[0]
+    assert x[1].tolist() == [5, 6, 7, 8, 9] and y[1].tolist() == [6, 7, 8, 9, 10]
+
+
+def write_corpus(path, n_bytes: int) -> None:
+    """Random words, 8 different blocks of ~4 MB written in a seeded random order."""
+    rng = np.random.default_rng(0)
+    blocks = []
+    for _ in range(8):
+        words = np.array(WORDS)[rng.integers(len(WORDS), size=700_000)].tolist()
+        breaks = np.where(rng.random(len(words)) < 0.1, "\n", " ").tolist()
+        blocks.append("".join(w + b for w, b in zip(words, breaks)).encode("ascii"))
+    with open(path, "wb") as fh:
+        while fh.tell() < n_bytes:
+            fh.write(blocks[rng.integers(len(blocks))])
+
+
+def small_thread_stacks():
+    # Every thread's stack is reserved private memory, so it counts against RLIMIT_DATA although
+    # almost none of it is touched: TensorFlow's ~20 threads would reserve 8 MB each by default.
+    # glibc sizes new threads' stacks from RLIMIT_STACK at start-up.
+    resource.setrlimit(resource.RLIMIT_STACK, (MB, resource.getrlimit(resource.RLIMIT_STACK)[1]))
+
+
+def capped(project, cap: int, script: str, control=None) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-c", CAPPED, str(cap), script] + ([str(control)] if control else [])
+    return subprocess.run(args, cwd=project, capture_output=True, text=True, env=env_with_venv(), timeout=900,
+                          preexec_fn=small_thread_stacks)
+
+
+def test_corpus_larger_than_the_memory_cap_trains(project, tmp_path):
+    """A 384 MB text is prepared and trained on while each process may add at most 160 MB of
+    private memory; the same cap is shown to be real (reading the file into memory fails)."""
+    cap, size = 160 * MB, 384 * MB
+    corpus = tmp_path / "big.txt"
+    write_corpus(corpus, size)
+    set_params(project, **{"download.text": str(corpus), "download.max_bytes": 2 * size,
+                           "prepare.val_fraction": 0.002, "train.steps_per_epoch": 20, "train.epochs": 2,
+                           "train.batch_size": 64})
+    assert stage(project, "download").returncode == 0  # a plain copy (DVC would also cache it)
+    control = capped(project, cap, "stages/prepare.py", control=corpus)
+    assert control.returncode != 0 and "MemoryError" in control.stderr  # the cap holds
+
+    res = capped(project, cap, "stages/prepare.py")
+    assert res.returncode == 0, res.stderr
+    meta = json.loads((project / "metrics/prepare.json").read_text())
+    assert meta["train_chars"] + meta["val_chars"] >= size * 0.99
+    dataset = project / "data/prepared/dataset.npz"
+    assert dataset.stat().st_size > size  # the ids are stored, one byte per char, uncompressed
+
+    res = capped(project, cap, "stages/train.py")
+    assert res.returncode == 0, res.stderr[-2000:]
+    history = (project / "metrics/train_history.csv").read_text().splitlines()
+    assert len(history) == 3  # header + 2 epochs of 20 steps
+    summary = json.loads((project / "metrics/train.json").read_text())
+    assert summary["best_val_bpc"] < math.log2(meta["vocab_size"]) - 0.25  # better than uniform guessing

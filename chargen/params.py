@@ -105,6 +105,8 @@ SCHEMA = {
         "patience": _int(0, extra=" (0 turns early stopping off)"),
         "precision": _choice("float32", "mixed_float16", "mixed_bfloat16"),
         "sample_every": _int(0, extra=" (0 = no samples during training)"),
+        "steps_per_epoch": _int(0, extra=" (0 = an epoch is one pass over the training text)"),
+        "strategy": _choice("single", "mirrored", "multiworker"),
     },
     "select": {
         "average": _int(1, extra=" (1 = the single best checkpoint; N > 1 also tries the mean "

@@ -31,41 +31,98 @@ from chargen.io import ChargenError, atomic_path, write_json, write_text
 
 HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "train_bpc", "val_bpc", "learning_rate", "seconds"]
 # Params that do not change the trajectory of the epochs already trained.
-NOT_FINGERPRINTED = {"epochs", "patience", "sample_every"}
+# (strategy: the same global batch on more replicas is the same computation, up to rounding.)
+NOT_FINGERPRINTED = {"epochs", "patience", "sample_every", "strategy"}
 
 
 class Batches(keras.utils.PyDataset):
-    """Windows (inputs, targets) from a token stream; reshuffled each epoch from (seed, epoch).
+    """Batches of windows (inputs, targets) read from a token stream (an array or a memory map).
 
-    With `shift`, train windows move by a random offset below the stride each epoch, so the
-    model sees the text cut at different places while each epoch still covers it once.
+    Windows start every `stride` chars. Without a seed (validation) they come in order. With
+    one, each pass over the text is a seeded shuffle that is recomputed, never stored: the
+    windows are cut into blocks of BLOCK, the blocks are visited in a random order and each
+    block's windows in a random order, and with `shift` every window of the pass moves by a
+    random offset below the stride (the text is cut at different places each pass). Memory is
+    O(BLOCK) whatever the size of the corpus; a text of fewer than BLOCK windows (32 M chars at
+    stride 32, so every Gutenberg book) gets a full shuffle.
+
+    An epoch is one pass, or with `steps` that many batches, continuing through the passes
+    (pass boundaries fall inside epochs), so huge corpora get checkpoints every `steps` batches.
+    Epoch e always holds the same batches, so a resumed run sees what an uninterrupted one saw.
     """
 
-    def __init__(self, ids, starts, seq_length, batch_size, objective, seed=None, shift=0):
+    BLOCK = 1 << 20
+
+    def __init__(self, ids, stride, seq_length, batch_size, objective, seed=None, shift=0, steps=0):
         super().__init__()
-        self.ids, self.base = ids, np.asarray(starts, dtype=np.int64)
-        self.seq_length, self.batch_size = seq_length, batch_size
-        self.objective, self.seed, self.shift = objective, seed, shift
+        self.ids, self.stride, self.seq_length = ids, int(stride), int(seq_length)
+        self.batch_size, self.objective, self.seed = int(batch_size), objective, seed
+        self.shift, self.steps = int(shift), int(steps)
+        self.n = D.n_windows(len(ids), self.seq_length, self.stride)
+        self.per_pass = max(1, math.ceil(self.n / self.batch_size))
+        self._pass = self._block = (None, None)
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        starts = self.base
-        if self.seed is not None:
-            rng = np.random.default_rng([self.seed, epoch])
-            if self.shift > 1:
-                starts = starts + rng.integers(self.shift)
-                starts = starts[starts <= len(self.ids) - self.seq_length - 1]
-            starts = rng.permutation(starts)
-        self.starts = starts
+        self.epoch = epoch
 
     def __len__(self):
-        return max(1, math.ceil(len(self.base) / self.batch_size))
+        return self.steps or self.per_pass
+
+    def _pass_plan(self, p: int):
+        """(offset, windows in the pass, block order, block sizes, block starts in the pass order)."""
+        if self._pass[0] != p:
+            offset, n, order = 0, self.n, None
+            if self.seed is not None:
+                rng = np.random.default_rng([self.seed, p])
+                if self.shift > 1:
+                    offset = int(rng.integers(self.shift))
+                    n = D.n_windows(len(self.ids), self.seq_length, self.stride, offset)
+                if n <= self.BLOCK:
+                    order = rng.permutation(n)  # one block: an ordinary full shuffle
+                else:
+                    blocks = rng.permutation(math.ceil(n / self.BLOCK))
+                    sizes = np.minimum(self.BLOCK, n - blocks * self.BLOCK)
+                    order = (blocks, sizes, np.concatenate([[0], np.cumsum(sizes)]))
+            self._pass = (p, (offset, n, order))
+        return self._pass[1]
+
+    def _block_order(self, p: int, block: int, size: int) -> np.ndarray:
+        if self._block[0] != (p, block):
+            self._block = ((p, block), np.random.default_rng([self.seed, p, block + 1]).permutation(size))
+        return self._block[1]
+
+    def _window_indices(self, p: int, lo: int, hi: int) -> np.ndarray:
+        """Window numbers (in text order) at positions lo..hi-1 of pass p."""
+        offset, n, order = self._pass_plan(p)
+        hi = min(hi, n)
+        if lo >= hi:  # a shifted pass can have one window fewer than the base grid
+            lo, hi = max(0, n - self.batch_size), n
+        if order is None:
+            return np.arange(lo, hi)
+        if isinstance(order, np.ndarray):
+            return order[lo:hi]
+        blocks, sizes, bounds = order
+        parts, pos = [], lo
+        while pos < hi:
+            k = int(np.searchsorted(bounds, pos, side="right") - 1)
+            end = min(hi, int(bounds[k + 1]))
+            inner = self._block_order(p, int(blocks[k]), int(sizes[k]))
+            parts.append(int(blocks[k]) * self.BLOCK + inner[pos - bounds[k]:end - bounds[k]])
+            pos = end
+        return np.concatenate(parts)
+
+    def starts(self, i: int) -> np.ndarray:
+        """Text offsets of the windows in batch i of the current epoch."""
+        g = self.epoch * self.steps + i if self.steps else i
+        p = g // self.per_pass if self.steps else self.epoch
+        b = g % self.per_pass
+        idx = self._window_indices(p, b * self.batch_size, (b + 1) * self.batch_size)
+        offset = self._pass_plan(p)[0]
+        return offset + idx.astype(np.int64) * self.stride
 
     def __getitem__(self, i):
-        sel = self.starts[i * self.batch_size:(i + 1) * self.batch_size]
-        if len(sel) == 0:  # a shifted epoch can have one window fewer than the base grid
-            sel = self.starts[-self.batch_size:]
-        w = D.windows(self.ids, sel, self.seq_length).astype("int32")
+        w = D.windows(self.ids, self.starts(i), self.seq_length).astype("int32")
         x = w[:, :-1]
         y = w[:, 1:] if self.objective == "sequence" else w[:, -1]
         return x, y
@@ -107,6 +164,21 @@ def history_csv(rows) -> str:
 
 def _epoch_of(path: Path) -> int:
     return int(re.search(r"(\d+)", path.name.split(".")[0]).group(1))
+
+
+def committed_epoch(ckpt: Path, fp: dict) -> tuple[int, list[dict]]:
+    """Read-only view of the folder (for the non-chief workers of a multi-host run): the last
+    committed epoch of this fingerprint and its history, or (0, []) if there is none."""
+    try:
+        same = json.loads((ckpt / "fingerprint.json").read_text()).get("id") == fp["id"]
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        return 0, []
+    history = read_history(ckpt / "history.csv")
+    resumes = {_epoch_of(p) for p in ckpt.glob("resume_*.keras")}
+    done = max((r["epoch"] for r in history if r["epoch"] in resumes), default=0)
+    return done, [r for r in history if r["epoch"] <= done]
 
 
 def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
@@ -167,10 +239,11 @@ class EpochCommit(keras.callbacks.Callback):
     """
 
     def __init__(self, ckpt: Path, history: list[dict], patience: int, batches: Batches,
-                 on_history=None, log=print, sampler=None):
+                 on_history=None, log=print, sampler=None, write=True):
         super().__init__()
         self.ckpt, self.history, self.patience = ckpt, history, patience
         self.batches, self.on_history, self.log, self.sampler = batches, on_history, log, sampler
+        self.write = write  # False on the non-chief workers of a multi-host run: they keep the history only
 
     def on_epoch_begin(self, epoch, logs=None):
         self.batches.set_epoch(epoch)
@@ -194,6 +267,20 @@ class EpochCommit(keras.callbacks.Callback):
                 f"training diverged at epoch {e} (loss {row['train_loss']}); lower train.learning_rate "
                 f"or set train.clipnorm"
             )
+        if not self.write:
+            self.history.append(row)
+        else:
+            self.commit(e, row)
+        self.log(f"epoch {e}: train {row['train_bpc']:.4f} bpc, val {row['val_bpc']:.4f} bpc, {seconds:.1f} s")
+        if self.sampler:
+            self.sampler(self.model, e)
+        if self.on_history:
+            self.on_history(self.history)
+        if early_stop_due(self.history, self.patience):
+            self.log(f"early stop: no val improvement in {self.patience} epochs")
+            self.model.stop_training = True
+
+    def commit(self, e: int, row: dict) -> None:
         try:
             with atomic_path(self.ckpt / f"epoch_{e:04d}.weights.h5") as tmp:
                 self.model.save_weights(tmp)
@@ -207,14 +294,6 @@ class EpochCommit(keras.callbacks.Callback):
         except OSError as exc:
             raise ChargenError(f"cannot write checkpoint in {self.ckpt}: {exc.strerror or exc}; "
                                f"free disk space or fix permissions, then dvc repro resumes") from None
-        self.log(f"epoch {e}: train {row['train_bpc']:.4f} bpc, val {row['val_bpc']:.4f} bpc, {seconds:.1f} s")
-        if self.sampler:
-            self.sampler(self.model, e)
-        if self.on_history:
-            self.on_history(self.history)
-        if early_stop_due(self.history, self.patience):
-            self.log(f"early stop: no val improvement in {self.patience} epochs")
-            self.model.stop_training = True
 
 
 class LiveLog:
@@ -248,40 +327,60 @@ class LiveLog:
 
 
 def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=print) -> dict:
-    """Train (or resume) and return a summary for metrics/train.json."""
+    """Train (or resume) and return a summary for metrics/train.json.
+
+    Under train.strategy: multiworker every worker runs this; only the chief writes checkpoints
+    (the others read the same folder, on shared storage, to resume at the same epoch) and
+    returns a summary with "chief": false.
+    """
+    from chargen.distribute import strategy_for
+
     if cfg["precision"] != "float32":
         keras.mixed_precision.set_dtype_policy(cfg["precision"])
-    ds = D.load_dataset(dataset_path)
-    vocab, T = ds["vocab"], ds["seq_length"]
-    if len(ds["train_starts"]) == 0 or len(ds["val_starts"]) == 0:
+    ds = D.load_dataset(dataset_path, mmap=True)  # token ids stay on disk, paged in as windows need them
+    vocab, T, stride = ds["vocab"], ds["seq_length"], ds["stride"]
+    if not D.n_windows(len(ds["train_ids"]), T, stride) or not D.n_windows(len(ds["val_ids"]), T, stride):
         raise ChargenError(f"{dataset_path} has no complete window in train or validation; "
                            f"lower prepare.seq_length or prepare.val_fraction")
+    strategy = strategy_for(cfg)
     ckpt = Path(ckpt_dir)
     fp = fingerprint(cfg, seed, file_sha256(dataset_path))
     fp.update(vocab_size=len(vocab), seq_length=T)
-    done, history = prepare_checkpoints(ckpt, fp, log)
+    if strategy.chief:
+        done, history = prepare_checkpoints(ckpt, fp, log)
+    else:
+        done, history = committed_epoch(ckpt, fp)
+        on_history, log = None, (lambda *a: None)
 
     keras.utils.set_random_seed(seed)
-    train_b = Batches(ds["train_ids"], ds["train_starts"], T, cfg["batch_size"], cfg["objective"],
-                      seed=seed, shift=ds["stride"])
-    val_b = Batches(ds["val_ids"], ds["val_starts"], T, cfg["batch_size"], cfg["objective"])
-    if done:
-        model = M.load(ckpt / f"resume_{done:04d}.keras", compile=True)
-        log(f"resuming from epoch {done} in {ckpt}")
-    else:
-        model = M.build(len(vocab), cfg)
-        M.compile_model(model, cfg, len(train_b))
+    train_b = Batches(ds["train_ids"], stride, T, cfg["batch_size"], cfg["objective"],
+                      seed=seed, shift=stride, steps=cfg["steps_per_epoch"])
+    val_b = Batches(ds["val_ids"], stride, T, cfg["batch_size"], cfg["objective"])
+    with strategy.scope():
+        if done:
+            model = M.load(ckpt / f"resume_{done:04d}.keras", compile=True)
+            log(f"resuming from epoch {done} in {ckpt}")
+        else:
+            model = M.build(len(vocab), cfg)
+            M.compile_model(model, cfg, len(train_b))
+    strategy.prepare(model)
+    if strategy.replicas > 1:
+        log(f"{strategy.name}: {strategy.replicas} replicas, {cfg['batch_size'] // strategy.replicas} windows each")
 
     sampler = None
-    if cfg["sample_every"]:
+    if cfg["sample_every"] and strategy.chief:
         sampler = progress_sampler(ckpt / "samples", ds, cfg["sample_every"], seed, log)
-    commit = EpochCommit(ckpt, history, cfg["patience"], train_b, on_history, log, sampler)
+    commit = EpochCommit(ckpt, history, cfg["patience"], train_b, on_history, log, sampler, write=strategy.chief)
     if done < cfg["epochs"] and not early_stop_due(history, cfg["patience"]):
         model.fit(train_b, validation_data=val_b, epochs=cfg["epochs"], initial_epoch=done,
                   callbacks=[commit], verbose=0, shuffle=False)
     if on_history:
         on_history(history)
-    return summarise(history, model, train_b, cfg)
+    summary = summarise(history, model, train_b, cfg)
+    summary.update(strategy=strategy.name, replicas=strategy.replicas)
+    if not strategy.chief:
+        summary["chief"] = False
+    return summary
 
 
 def progress_sampler(folder: Path, ds: dict, every: int, seed: int, log, length: int = 300):
@@ -310,7 +409,7 @@ def summarise(history, model, train_b: Batches, cfg) -> dict:
     best = min(history, key=lambda r: r["val_loss"])
     secs = [r["seconds"] for r in history]
     per_window = train_b.seq_length if cfg["objective"] == "sequence" else 1
-    targets = len(train_b.base) * per_window
+    targets = min(len(train_b) * train_b.batch_size, train_b.n) * per_window  # per epoch
     return {
         "best_epoch": int(best["epoch"]),
         "best_val_loss_nats": round(best["val_loss"], 5),

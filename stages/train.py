@@ -26,6 +26,9 @@ def main():
         live(history)
 
     summary = train.train(p["train"], p["seed"], DATASET, CKPT, on_history=publish)
+    if summary.get("chief") is False:  # another worker of a multi-host run: the chief writes the outputs
+        print(f"worker done: {summary['epochs_run']} epochs, val {summary['best_val_bpc']:.4f} bits/char")
+        return
     write_json(METRICS, summary)
     print(f"best epoch {summary['best_epoch']}: val {summary['best_val_bpc']:.4f} bits/char, "
           f"{summary['seconds_per_epoch']:.1f} s/epoch")

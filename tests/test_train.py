@@ -13,7 +13,7 @@ from conftest import make_text
 
 CFG = dict(objective="sequence", input="embedding", embedding_dim=8, layers=1, units=16, dropout=0.0,
            batch_size=16, epochs=2, learning_rate=0.01, lr_schedule="constant", clipnorm=1.0, patience=0,
-           precision="float32", sample_every=0)
+           precision="float32", sample_every=0, steps_per_epoch=0, strategy="single")
 
 
 def logs():

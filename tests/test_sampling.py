@@ -102,6 +102,20 @@ def test_same_seed_same_sample_and_streams_are_independent():
     assert (single[0] == a[1]).all()
 
 
+def test_threaded_groups_give_the_same_samples():
+    """64 streams sampled as 1, 2 or 4 thread groups (BLAS held to one thread) are the same samples."""
+    from threadpoolctl import threadpool_info
+
+    assert [g.stop - g.start for g in S.stream_groups(64, 2)] == [32, 32]
+    assert len(S.stream_groups(20, 8)) == 1 and len(S.stream_groups(64, 16)) == 4
+    step = S.StepLSTM(M.numpy_weights(random_model(units=64, layers=1)))
+    prompts = np.random.default_rng(0).integers(0, V, size=(64, 6))
+    before = [i["num_threads"] for i in threadpool_info()]
+    runs = [S.sample_stateful(step, prompts, 40, temperature=0.9, seed=3, threads=n) for n in (1, 2, 4)]
+    assert all((r == runs[0]).all() for r in runs[1:])
+    assert [i["num_threads"] for i in threadpool_info()] == before  # the BLAS limit is lifted afterwards
+
+
 def test_measures():
     assert S.longest_repeat("abcXabcYab") == 3
     assert S.longest_repeat("aaaa") == 3

@@ -140,7 +140,7 @@ class _IdsMember:
         self.fh.write(ids.tobytes())
         self.left -= len(ids)
 
-    def close(self) -> None:
+    def check_complete(self) -> None:
         if self.left:
             raise RuntimeError(f"{self.left} ids short of the announced length")
 
@@ -169,7 +169,7 @@ def dataset_writer(path, *, vocab, n_train: int, seq_length: int, stride: int, m
             yield types.SimpleNamespace(train=train.write, val=lambda ids: val_parts.append(np.array(ids, dtype)))
         finally:
             train.fh.close()  # a zip cannot be closed with a member open (the error would hide the real one)
-        train.close()
+        train.check_complete()
         _write_member(zf, "val_ids", np.concatenate(val_parts) if val_parts else np.zeros(0, dtype))
 
 

@@ -108,7 +108,7 @@ def capped(project, cap: int, script: str, control=None) -> subprocess.Completed
 
 
 def test_corpus_larger_than_the_memory_cap_trains(project, tmp_path):
-    """A 384 MB text is prepared and trained on while each process may add at most 160 MB of
+    """A 384 MiB text is prepared and trained on while each process may add at most 160 MiB of
     private memory; the same cap is shown to be real (reading the file into memory fails)."""
     cap, size = 160 * MB, 384 * MB
     corpus = tmp_path / "big.txt"

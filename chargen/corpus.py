@@ -167,18 +167,29 @@ _FOLD = str.maketrans({
 })
 
 
+def _codec(encoding: str) -> str:
+    """UTF-8 files may start with a BOM: read them as utf-8-sig."""
+    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
+def _not_encoded(where: str, encoding: str, bad: bytes, offset: str) -> ChargenError:
+    return ChargenError(
+        f"{where} is not {encoding} (bad byte {bad!r} at offset {offset}); set prepare.encoding to the "
+        f"file's encoding (e.g. latin-1, cp1252) or convert it to UTF-8 (iconv -f latin1 -t utf-8)"
+    )
+
+
+def _unix_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def decode(data: bytes, where: str, encoding: str = "utf-8") -> str:
     """Bytes in `encoding` (UTF-8 by default, BOM allowed) to str, with CRLF and lone CR made LF."""
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
-        text = data.decode(enc)
+        text = data.decode(_codec(encoding))
     except UnicodeDecodeError as exc:
-        raise ChargenError(
-            f"{where} is not {encoding} (bad byte {data[exc.start:exc.start + 1]!r} at offset {exc.start}); "
-            f"set prepare.encoding to the file's encoding (e.g. latin-1, cp1252) or convert it to UTF-8 "
-            f"(iconv -f latin1 -t utf-8)"
-        ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+        raise _not_encoded(where, encoding, data[exc.start:exc.start + 1], str(exc.start)) from None
+    return _unix_newlines(text)
 
 
 def strip_gutenberg(text: str, where: str) -> str:
@@ -231,26 +242,22 @@ def iter_clean(path, where: str, *, strip: bool, lowercase: bool, fold: bool, en
     if strip:
         yield clean(Path(path).read_bytes(), where, strip=True, lowercase=lowercase, fold=fold, encoding=encoding)
         return
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    decoder = codecs.getincrementaldecoder(enc)("strict")
+    decoder = codecs.getincrementaldecoder(_codec(encoding))("strict")
     carry, offset = "", 0
     with open(path, "rb") as fh:
         while True:
             data = fh.read(chunk_bytes)
             try:
                 text = carry + decoder.decode(data, final=not data)
-            except UnicodeDecodeError as exc:
-                raise ChargenError(
-                    f"{where} is not {encoding} (bad byte {exc.object[exc.start:exc.start + 1]!r} near offset "
-                    f"{offset + exc.start}); set prepare.encoding to the file's encoding (e.g. latin-1, cp1252) "
-                    f"or convert it to UTF-8 (iconv -f latin1 -t utf-8)"
-                ) from None
+            except UnicodeDecodeError as exc:  # the decoder may hold a few bytes of the last chunk
+                raise _not_encoded(where, encoding, exc.object[exc.start:exc.start + 1],
+                                   f"about {offset + exc.start}") from None
             offset += len(data)
             cut = len(text) if not data else text.rfind("\n") + 1
             if cut == 0 and len(text) > max(4 * chunk_bytes, 1 << 26):  # 64M chars, no line break: cut at a space
                 cut = text.rfind(" ") + 1 or len(text) - 1
             piece, carry = text[:cut], text[cut:]
             if piece:
-                yield normalise(piece.replace("\r\n", "\n").replace("\r", "\n"), lowercase, fold)
+                yield normalise(_unix_newlines(piece), lowercase, fold)
             if not data:
                 return

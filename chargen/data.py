@@ -85,11 +85,6 @@ def n_windows(n_ids: int, seq_length: int, stride: int, offset: int = 0) -> int:
     return 0 if last < 0 else last // stride + 1
 
 
-def window_starts(n_ids: int, seq_length: int, stride: int) -> np.ndarray:
-    """Start offsets of every window (the grid is implicit in the dataset: only for small texts)."""
-    return np.arange(n_windows(n_ids, seq_length, stride), dtype=np.int64) * stride
-
-
 def windows(ids: np.ndarray, starts: np.ndarray, seq_length: int) -> np.ndarray:
     """Materialise windows (len(starts), seq_length + 1) for a batch of starts."""
     return ids[np.asarray(starts, dtype=np.int64)[:, None] + np.arange(seq_length + 1)]

@@ -25,8 +25,8 @@ class Single:
     def scope(self):
         return nullcontext()
 
-    def prepare(self, model):
-        return model
+    def prepare(self, model) -> None:
+        pass
 
 
 class Distributed:
@@ -37,10 +37,9 @@ class Distributed:
     def scope(self):
         return self.strategy.scope()
 
-    def prepare(self, model):
+    def prepare(self, model) -> None:
         if self.name == "multiworker":
             _multiworker_fixes(model, self.strategy)
-        return model
 
 
 def is_chief(tf_config: dict) -> bool:

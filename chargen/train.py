@@ -70,7 +70,8 @@ class Batches(keras.utils.PyDataset):
         return self.steps or self.per_pass
 
     def _pass_plan(self, p: int):
-        """(offset, windows in the pass, block order, block sizes, block starts in the pass order)."""
+        """(offset, windows in the pass, order): order is None (in text order), one permutation,
+        or (block order, block sizes, where each block starts in the pass)."""
         if self._pass[0] != p:
             offset, n, order = 0, self.n, None
             if self.seed is not None:
@@ -166,19 +167,25 @@ def _epoch_of(path: Path) -> int:
     return int(re.search(r"(\d+)", path.name.split(".")[0]).group(1))
 
 
-def committed_epoch(ckpt: Path, fp: dict) -> tuple[int, list[dict]]:
-    """Read-only view of the folder (for the non-chief workers of a multi-host run): the last
-    committed epoch of this fingerprint and its history, or (0, []) if there is none."""
+def _fingerprint_id(ckpt: Path):
     try:
-        same = json.loads((ckpt / "fingerprint.json").read_text()).get("id") == fp["id"]
+        return json.loads((ckpt / "fingerprint.json").read_text()).get("id")
     except (OSError, ValueError):
-        same = False
-    if not same:
-        return 0, []
+        return None
+
+
+def _last_commit(ckpt: Path) -> tuple[int, list[dict]]:
+    """The last epoch with both a history row and a resume file, and the history up to it."""
     history = read_history(ckpt / "history.csv")
     resumes = {_epoch_of(p) for p in ckpt.glob("resume_*.keras")}
     done = max((r["epoch"] for r in history if r["epoch"] in resumes), default=0)
     return done, [r for r in history if r["epoch"] <= done]
+
+
+def committed_epoch(ckpt: Path, fp: dict) -> tuple[int, list[dict]]:
+    """Read-only view of the folder (for the non-chief workers of a multi-host run): the last
+    committed epoch of this fingerprint and its history, or (0, []) if there is none."""
+    return _last_commit(ckpt) if _fingerprint_id(ckpt) == fp["id"] else (0, [])
 
 
 def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
@@ -194,11 +201,7 @@ def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
         for stale in ckpt.glob(".*.tmp"):  # temporaries of a killed run
             shutil.rmtree(stale, ignore_errors=True)
     if ckpt.exists() and any(ckpt.iterdir()):
-        try:
-            old = json.loads(fp_file.read_text())
-        except (OSError, ValueError):
-            old = {}
-        if old.get("id") != fp["id"]:
+        if _fingerprint_id(ckpt) != fp["id"]:
             prev = ckpt.with_name(ckpt.name + ".prev")
             shutil.rmtree(prev, ignore_errors=True)
             ckpt.rename(prev)
@@ -211,16 +214,13 @@ def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
         raise ChargenError(f"cannot write checkpoints in {ckpt}: {exc.strerror or exc}; free disk space "
                            f"or fix permissions, then dvc repro") from None
 
-    history = read_history(ckpt / "history.csv")
-    resumes = {_epoch_of(p): p for p in ckpt.glob("resume_*.keras")}
-    done = max((e for e in resumes if any(r["epoch"] == e for r in history)), default=0)
-    for e, p in resumes.items():  # a resume file newer than the history was never committed
-        if e != done:
+    done, history = _last_commit(ckpt)
+    for p in ckpt.glob("resume_*.keras"):  # a resume file newer than the history was never committed
+        if _epoch_of(p) != done:
             p.unlink()
     for p in ckpt.glob("epoch_*.weights.h5"):
         if _epoch_of(p) > done:
             p.unlink()
-    history = [r for r in history if r["epoch"] <= done]
     return done, history
 
 

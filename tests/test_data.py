@@ -24,11 +24,11 @@ def test_smallest_dtype():
 
 def test_windows_cover_the_stream_exactly():
     ids = np.arange(25, dtype=np.uint8)
-    starts = D.window_starts(len(ids), 4, 4)
+    starts = np.arange(D.n_windows(len(ids), 4, 4)) * 4
     assert starts.tolist() == [0, 4, 8, 12, 16, 20]  # the last window is ids[20:25]
     w = D.windows(ids, starts, 4)
     assert w.shape == (6, 5) and w[-1].tolist() == [20, 21, 22, 23, 24]
-    assert len(D.window_starts(4, 4, 1)) == 0  # shorter than one window plus its target
+    assert D.n_windows(4, 4, 1) == 0  # shorter than one window plus its target
     assert D.n_windows(25, 4, 4) == 6 and D.n_windows(25, 4, 4, offset=1) == 5 and D.n_windows(5, 4, 1) == 1
 
 

@@ -140,3 +140,22 @@ def test_stream_loss_is_the_cross_entropy_of_one_continuous_pass():
     # Four streams score the same chars, each piece starting cold: a different, finite figure.
     loss4, n4 = step.stream_loss(ids, streams=4)
     assert n4 == 40 and np.isfinite(loss4) and abs(loss4 - loss) > 1e-6
+
+
+def test_blas_warm_up_runs_once_per_thread_and_changes_no_result():
+    import threading
+    step = S.StepLSTM(M.numpy_weights(random_model()))
+    ids = np.random.default_rng(4).integers(0, V, size=(16, 20))
+    results = {}
+
+    def run(name, pretend_warm):
+        if pretend_warm:
+            S._warmed.done = True  # this thread skips the warm-up
+        results[name] = (step.feed(ids)[0], getattr(S._warmed, "done", False))
+
+    for name, pretend in (("cold", True), ("warm", False)):
+        t = threading.Thread(target=run, args=(name, pretend))
+        t.start()
+        t.join()
+    assert results["warm"][1], "a fresh thread's first step should have run the warm-up"
+    np.testing.assert_array_equal(results["cold"][0], results["warm"][0])

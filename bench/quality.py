@@ -35,6 +35,7 @@ CONFIGS = {
     "dropout0.4": ["train.dropout=0.4"],
     "2x256-d0.3": ["train.layers=2", "train.dropout=0.3"],
     "1x512-d0.5": ["train.units=512", "train.dropout=0.5"],
+    "2x192-d0.3": ["train.layers=2", "train.units=192", "train.dropout=0.3"],
     "seq64": ["prepare.seq_length=64"],
     "avg3": ["select.average=3"],
     "extra-books": ["download.extra_books=[1513, 1228, 2701]", "train.epochs=6"],
@@ -71,22 +72,23 @@ def main():
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="chargen-quality-") as tmp:
-        print("| configuration | train s | s/epoch | epochs (best) | val bits/char | device |")
-        print("| --- | ---: | ---: | ---: | ---: | --- |", flush=True)
+        print("| configuration | train s | s/epoch | epochs (best) | val bits/char | dynamic | mixed with n-gram | device |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |", flush=True)
         for name in args.configs:
             m = run(name, CONFIGS[name] + args.set, Path(tmp), Path(args.mirror).resolve())
             results[name] = m
             if "error" in m:
-                print(f"| {name} | {m['error']} | | | | |", flush=True)
+                print(f"| {name} | {m['error']} | | | | | | |", flush=True)
                 continue
             t, e = m["train"], m["eval"]
             print(f"| {name} | {t['train_seconds']:.0f} | {t['seconds_per_epoch']:.1f} | "
                   f"{t['epochs_run']} ({t['best_epoch']}) | {e['model_bpc']:.3f} | "
+                  f"{e.get('model_dynamic_bpc', float('nan')):.3f} | {e.get('model_mix_bpc', float('nan')):.3f} | "
                   f"{t['device']} ({t['backend']}) |", flush=True)
     for name, m in results.items():  # compressors see the same training text as that model
         if "eval" in m:
             print(f"\ncompressors, {name}'s split (bits/char): " + ", ".join(
-                f"{k[:-4]} {v:.3f}" for k, v in m["eval"].items() if k.endswith("_bpc") and k != "model_bpc"))
+                f"{k[:-4]} {v:.3f}" for k, v in m["eval"].items() if k.endswith("_bpc") and not k.startswith("model")))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

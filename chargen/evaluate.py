@@ -41,18 +41,44 @@ def compressor_bpc(train_text: str, val_text: str) -> dict:
     return {name: round(conditional_bpc(fn, train_text, val_text), 4) for name, fn in COMPRESSORS.items()}
 
 
+def bits_per_char(probs, targets) -> float:
+    """Mean -log2 of the probability each row of probs gives its target."""
+    targets = np.asarray(targets)
+    return float(-np.log2(np.maximum(probs[np.arange(len(targets)), targets], 1e-300)).mean())
+
+
+def _softmax(logits) -> np.ndarray:
+    z = np.asarray(logits, dtype="float64")
+    z = z - z.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def model_probs(step, val_ids) -> np.ndarray:
+    """(len(val_ids) - 1, vocab): the model's prediction of each next validation char, reading
+    the validation text as one stream with its state carried."""
+    ids = np.asarray(val_ids, dtype=np.int64)
+    state = step.zero_state(1)
+    out = np.empty((len(ids) - 1, step.vocab_size))
+    for t in range(len(ids) - 1):
+        logits, state = step.step(ids[t:t + 1], state)
+        out[t] = _softmax(logits[0])
+    return out
+
+
 def model_bpc(step, val_ids) -> tuple[float, int]:
     """(bits per char, chars scored) of the model over the validation text as one stream."""
-    loss, n = step.stream_loss(val_ids, streams=1)
-    return loss / math.log(2), n
+    probs = model_probs(step, val_ids)
+    return bits_per_char(probs, np.asarray(val_ids)[1:]), len(probs)
 
 
-def dynamic_bpc(model, val_ids, lr: float, segment: int) -> tuple[float, int]:
-    """(bits per char, chars scored) with dynamic evaluation: the model keeps learning as it reads.
+def dynamic_probs(model, val_ids, lr: float, segment: int) -> np.ndarray:
+    """(len(val_ids) - 1, vocab) predictions with dynamic evaluation: the model keeps learning
+    as it reads.
 
     The validation text is read once, in order, as one stream in segments of `segment`
-    characters: each segment is scored with the current weights and state (this is its
-    loss), and only then is one SGD step taken on it, so no character is ever predicted by
+    characters: each segment is predicted with the current weights and state, and only then is
+    one SGD step taken on it (from the same state), so no character is ever predicted by
     weights that have seen it. This is what an adaptive compressor such as PPMd does with the
     text it has already coded. The model copy has no dropout and carries its state across
     segments; the trained model is not changed.
@@ -63,11 +89,21 @@ def dynamic_bpc(model, val_ids, lr: float, segment: int) -> tuple[float, int]:
     m = stateful_copy(model)
     m.compile(optimizer=keras.optimizers.SGD(learning_rate=lr),
               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    states = [v for layer in m.layers if isinstance(layer, keras.layers.LSTM) for v in layer.states]
     ids = np.asarray(val_ids, dtype="int32")
     n = len(ids) - 1
-    total = 0.0
+    out = np.empty((n, m.output_shape[-1]))
     for s in range(0, n, segment):
         e = min(s + segment, n)
-        loss = m.train_on_batch(ids[None, s:e], ids[None, s + 1:e + 1])  # loss before the update
-        total += float(np.asarray(loss).reshape(-1)[0]) * (e - s)
-    return total / n / math.log(2), n
+        before = [np.asarray(v) for v in states]
+        out[s:e] = _softmax(np.asarray(m.predict_on_batch(ids[None, s:e]))[0])
+        for v, value in zip(states, before):  # predicting moved the state on: train from where it was
+            v.assign(value)
+        m.train_on_batch(ids[None, s:e], ids[None, s + 1:e + 1])
+    return out
+
+
+def dynamic_bpc(model, val_ids, lr: float, segment: int) -> tuple[float, int]:
+    """(bits per char, chars scored) with dynamic evaluation (see dynamic_probs)."""
+    probs = dynamic_probs(model, val_ids, lr, segment)
+    return bits_per_char(probs, np.asarray(val_ids)[1:]), len(probs)

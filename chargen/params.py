@@ -116,6 +116,9 @@ SCHEMA = {
         "dynamic_lr": Key(float, "a number >= 0 (SGD step size of dynamic evaluation; 0 = off)",
                           lambda v: math.isfinite(float(v)) and 0 <= float(v) <= 100),
         "dynamic_segment": _int(1, 100000, extra=" (characters scored between two dynamic-evaluation steps)"),
+        "ngram_order": _int(0, 32, extra=" (longest context of the n-gram model mixed with the LSTM; 0 = no mixture)"),
+        "mix_lr": Key(float, "a number >= 0 (step size of the online mixing weights)",
+                      lambda v: math.isfinite(float(v)) and 0 <= float(v) <= 100),
     },
     "generate": {
         "method": _choice("stateful", "window"),

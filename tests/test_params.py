@@ -41,6 +41,8 @@ def test_committed_params_are_valid():
     ("prepare", "encoding", "klingon-8", "Python codec name"),
     ("evaluate", "dynamic_lr", -0.1, "evaluate.dynamic_lr = -0.1"),
     ("evaluate", "dynamic_segment", 0, "evaluate.dynamic_segment = 0"),
+    ("evaluate", "ngram_order", -1, "evaluate.ngram_order = -1"),
+    ("evaluate", "mix_lr", "fast", "evaluate.mix_lr = 'fast'"),
 ])
 def test_bad_values_name_key_value_and_what_is_allowed(section, key, value, expect):
     with pytest.raises(ChargenError) as e:

@@ -44,7 +44,8 @@ def test_repro_outputs_and_rerun_rules(project):
 
     ev = json.loads((project / "metrics/eval.json").read_text())
     assert ev["model_bpc"] > 0 and ev["val_chars"] == prep["val_chars"] - 1
-    assert {"gzip_bpc", "bzip2_bpc", "xz_bpc", "ppmd6_bpc", "ppmd16_bpc", "model_dynamic_bpc"} <= set(ev)
+    assert {"gzip_bpc", "bzip2_bpc", "xz_bpc", "ppmd6_bpc", "ppmd16_bpc", "model_dynamic_bpc",
+            "ngram_bpc", "model_mix_bpc"} <= set(ev)
     live = json.loads((project / "metrics/live/metrics.json").read_text())
     assert live["step"] == 2 and live["epoch"] == 2 and live["val_bpc"] > 0
 

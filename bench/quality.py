@@ -7,8 +7,9 @@
 Each configuration runs prepare, train, select and evaluate in its own temporary copy of the
 project (the download stage reads the books already in data/raw, or the mirror), with the
 params.yaml of this checkout plus the configuration's overrides. Prints a Markdown table:
-training time, epochs, validation bits/char (one continuous stream, the evaluate stage's
-figure) and the compressors' figures on the same split.
+training time, epochs, validation bits/char (the evaluate stage's figures: one continuous
+stream, with dynamic evaluation, and mixed with the n-gram model) and the compressors' figures
+on the same split.
 """
 
 import argparse

@@ -14,8 +14,8 @@ the character was scored. Tests check both.
 
 Contexts are keyed by a 64-bit polynomial hash of their characters, so two contexts of the same
 order collide with probability about 2^-64 per pair: with a few million contexts, never in
-practice. Everything is vectorised over positions; memory is (validation length x vocabulary)
-per order plus 16 bytes per training position and order.
+practice. Everything is vectorised over positions, one order at a time: memory is a few
+(validation length x vocabulary) arrays and a few 8-byte arrays per training character.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bz2
 import lzma
-import math
 import zlib
 
 import numpy as np

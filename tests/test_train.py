@@ -9,7 +9,6 @@ from chargen import data as D
 from chargen import select as SEL
 from chargen import train as TR
 from chargen.io import ChargenError
-from conftest import make_text
 
 CFG = dict(objective="sequence", input="embedding", embedding_dim=8, layers=1, units=16, dropout=0.0,
            batch_size=16, epochs=2, learning_rate=0.01, lr_schedule="constant", clipnorm=1.0, patience=0,

@@ -65,6 +65,18 @@ def test_repro_outputs_and_rerun_rules(project):
     set_params(project, **{"generate.temperature": 0.5})
     assert ran(dvc(project, "repro").stdout) == ["generate"]
 
+    # An evaluate param re-runs evaluate only. Without dynamic evaluation the n-gram model is
+    # mixed with the static predictions; ngram_order 0 leaves the mixture out.
+    set_params(project, **{"evaluate.dynamic_lr": 0})
+    assert ran(dvc(project, "repro").stdout) == ["evaluate"]
+    static = json.loads((project / "metrics/eval.json").read_text())
+    assert "model_dynamic_bpc" not in static
+    assert static["model_bpc"] == ev["model_bpc"] and static["ngram_bpc"] == ev["ngram_bpc"]
+    assert 0 < static["model_mix_bpc"] < static["model_bpc"] + 0.05
+    set_params(project, **{"evaluate.ngram_order": 0})
+    assert ran(dvc(project, "repro").stdout) == ["evaluate"]
+    assert not {"ngram_bpc", "model_mix_bpc"} & set(json.loads((project / "metrics/eval.json").read_text()))
+
     # A train param re-runs train and what follows, never download or prepare.
     set_params(project, **{"train.dropout": 0.1})
     assert ran(dvc(project, "repro").stdout) == ["train", "select", "generate", "evaluate"]

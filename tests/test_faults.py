@@ -94,3 +94,131 @@ def test_sigkill_at_random_points_then_repro_recovers_and_runs_are_deterministic
 def lock_was_cut(project) -> bool:
     """DVC refuses dvc.lock as incomplete (a kill inside DVC's own write of it)."""
     return "dvc.lock' validation failed" in dvc(project, "status", check=False).stderr
+
+
+def test_two_repros_at_once_the_second_gets_the_lock_error(project):
+    set_params(project, **{"train.epochs": 4})
+    first = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=project, env=env_with_venv(),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (project / "models/checkpoints/fingerprint.json").exists() and time.time() < deadline:
+        time.sleep(0.2)  # the first is inside the train stage now
+    second = dvc(project, "repro", check=False)
+    # DVC refuses: the repository lock, or the per-output lock of a stage the first one holds.
+    assert second.returncode != 0, second.stdout
+    assert "Unable to acquire lock" in second.stderr or "it is being blocked by" in second.stderr, second.stderr
+    assert "Running stage" not in second.stdout  # the second ran nothing
+    out, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, out
+    assert "Data and pipelines are up to date" in dvc(project, "status").stdout
+    assert json.loads((project / "metrics/train.json").read_text())["epochs_run"] == 4
+
+
+def one_line_error(res, *fragments):
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def test_damaged_files_are_clear_errors_and_keep_what_exists(project):
+    dvc(project, "repro")
+    samples = (project / "samples/samples.json").read_text()
+    best = project / "models/best/model.keras"
+    good = best.read_bytes()
+    vocab = (project / "models/best/vocab.json").read_text()
+
+    best.write_bytes(good[: len(good) // 2])  # a truncated model
+    one_line_error(stage(project, "generate"), "cannot load model models/best/model.keras")
+    one_line_error(stage(project, "evaluate"), "cannot load model")
+    assert (project / "samples/samples.json").read_text() == samples
+    best.write_bytes(good)
+
+    (project / "models/best/vocab.json").write_text("[\"a\", ")  # a broken vocabulary
+    one_line_error(stage(project, "generate"), "vocab.json is corrupt")
+    (project / "models/best/vocab.json").unlink()
+    one_line_error(stage(project, "generate"), "vocab.json is missing", "dvc repro select")
+    (project / "models/best/vocab.json").write_text(vocab)
+
+    ckpt = project / "models/checkpoints/epoch_0002.weights.h5"
+    ckpt.write_bytes(b"\x89HDF\r\n garbage")  # a corrupted checkpoint
+    one_line_error(stage(project, "select"), "epoch_0002.weights.h5 is unreadable", "delete it")
+    assert (project / "models/best/model.keras").read_bytes() == good  # select replaced nothing
+
+    npz = project / "data/prepared/dataset.npz"
+    npz.write_bytes(npz.read_bytes()[:200])  # a truncated dataset
+    for name in ("train", "select", "generate", "evaluate"):
+        one_line_error(stage(project, name), "dataset.npz is corrupt", "dvc repro -f prepare")
+    assert (project / "models/checkpoints/epoch_0001.weights.h5").exists()  # nothing lost
+    assert "history.csv" in os.listdir(project / "models/checkpoints")
+
+    # A non-UTF-8 own text: the error names the fix; declaring the encoding accepts it.
+    (project / "texts/latin.txt").write_bytes(("caf\u00e9 " + make_text(9000, 4)).encode("latin-1"))
+    set_params(project, **{"download.text": "texts/latin.txt"})
+    assert stage(project, "download").returncode == 0
+    kept = npz.read_bytes()
+    one_line_error(stage(project, "prepare"), "is not utf-8", "prepare.encoding")
+    assert npz.read_bytes() == kept  # the failed prepare replaced nothing
+    set_params(project, **{"prepare.encoding": "latin-1", "prepare.min_chars": 100_000})
+    res = stage(project, "prepare")
+    assert res.returncode == 0 and "warning:" in res.stderr and "gibberish" in res.stderr  # < min_chars
+    set_params(project, **{"prepare.min_chars": 0})
+    assert stage(project, "prepare").stderr == ""
+
+    # A Gutenberg file without its markers: a clear error naming the param that accepts it whole.
+    (project.parent / "mirror" / "pg14.txt").write_text(make_text(9000, 5), encoding="utf-8")
+    set_params(project, **{"download.text": "", "download.book": 14, "prepare.encoding": "utf-8"})
+    assert stage(project, "download").returncode == 0
+    kept = npz.read_bytes()
+    one_line_error(stage(project, "prepare"), "pg14.txt has no '*** START OF THE PROJECT GUTENBERG EBOOK' marker",
+                   "prepare.strip_gutenberg: false")
+    assert npz.read_bytes() == kept
+    set_params(project, **{"prepare.strip_gutenberg": False})
+    assert stage(project, "prepare").returncode == 0 and npz.read_bytes() != kept
+
+
+def test_untrusted_files_are_refused(tmp_path):
+    import keras
+
+    # A model with a Lambda layer (arbitrary Python) does not load: safe mode.
+    x = keras.Input((3,))
+    m = keras.Model(x, keras.layers.Lambda(lambda t: t * 2)(x))
+    m.save(tmp_path / "evil.keras")
+    with pytest.raises(ChargenError, match="cannot load model .*evil.keras"):
+        M.load(tmp_path / "evil.keras")
+    # An array file holding pickled objects does not load: allow_pickle=False.
+    np.savez(tmp_path / "evil.npz", vocab=np.array([object()], dtype=object), train_ids=np.zeros(3),
+             val_ids=np.zeros(3), train_starts=np.zeros(1), val_starts=np.zeros(1), seq_length=1, stride=1,
+             meta="{}")
+    with pytest.raises(ChargenError, match="evil.npz is corrupt"):
+        D.load_dataset(tmp_path / "evil.npz")
+
+
+def test_full_disk_or_unwritable_checkpoints_are_clear_errors(tmp_path, monkeypatch, dataset):
+    from test_train import CFG
+
+    from chargen import train as TR
+    ds = dataset
+    ckpt = tmp_path / "ckpt"
+    TR.train(dict(CFG, epochs=1, lr_schedule="constant"), 1, ds, ckpt, log=lambda *_: None)
+    before = sorted(p.name for p in ckpt.iterdir())
+
+    import keras
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(keras.Model, "save", full)
+    with pytest.raises(ChargenError, match="cannot write checkpoint in .*No space left on device; free disk space"):
+        TR.train(dict(CFG, epochs=3, lr_schedule="constant"), 1, ds, ckpt, log=lambda *_: None)
+    monkeypatch.undo()
+    # The committed epoch is intact and training resumes from it.
+    assert TR.prepare_checkpoints(ckpt, json.loads((ckpt / "fingerprint.json").read_text()), print)[0] == 1
+    assert sorted(p.name for p in ckpt.iterdir()) == before
+
+    # A checkpoint "folder" that is a file: a clear error, and the file is left alone.
+    blocker = tmp_path / "blocked"
+    blocker.write_text("mine")
+    with pytest.raises(ChargenError, match="is a file, not a folder"):
+        TR.train(dict(CFG, epochs=1), 1, ds, blocker, log=lambda *_: None)
+    assert blocker.read_text() == "mine"

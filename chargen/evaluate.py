@@ -16,6 +16,8 @@ import zlib
 import numpy as np
 import pyppmd
 
+from chargen.sampling import probabilities
+
 
 def _ppmd(order: int):
     return lambda b: pyppmd.compress(b, max_order=order, mem_size=256 << 20, variant="H")
@@ -46,13 +48,6 @@ def bits_per_char(probs, targets) -> float:
     return float(-np.log2(np.maximum(probs[np.arange(len(targets)), targets], 1e-300)).mean())
 
 
-def _softmax(logits) -> np.ndarray:
-    z = np.asarray(logits, dtype="float64")
-    z = z - z.max(axis=-1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=-1, keepdims=True)
-
-
 def model_probs(step, val_ids) -> np.ndarray:
     """(len(val_ids) - 1, vocab): the model's prediction of each next validation char, reading
     the validation text as one stream with its state carried."""
@@ -61,7 +56,7 @@ def model_probs(step, val_ids) -> np.ndarray:
     out = np.empty((len(ids) - 1, step.vocab_size))
     for t in range(len(ids) - 1):
         logits, state = step.step(ids[t:t + 1], state)
-        out[t] = _softmax(logits[0])
+        out[t] = probabilities(logits, 1.0)[0]
     return out
 
 
@@ -95,7 +90,7 @@ def dynamic_probs(model, val_ids, lr: float, segment: int) -> np.ndarray:
     for s in range(0, n, segment):
         e = min(s + segment, n)
         before = [np.asarray(v) for v in states]
-        out[s:e] = _softmax(np.asarray(m.predict_on_batch(ids[None, s:e]))[0])
+        out[s:e] = probabilities(np.asarray(m.predict_on_batch(ids[None, s:e]))[0], 1.0)
         for v, value in zip(states, before):  # predicting moved the state on: train from where it was
             v.assign(value)
         m.train_on_batch(ids[None, s:e], ids[None, s + 1:e + 1])

@@ -98,7 +98,8 @@ def ngram_probs(train_ids, val_ids, order: int, vocab_size: int) -> np.ndarray:
         # Validation part: positions n_train.. before each target, with the same context.
         lo = max(k, n_train)
         running = _running_counts(h[lo:], seq[lo:], vocab_size)
-        counts[targets - lo >= 0] += running[targets[targets - lo >= 0] - lo]
+        after = targets >= lo  # all of them unless the training text is shorter than the order
+        counts[after] += running[targets[after] - lo]
         total = counts.sum(axis=1, keepdims=True)
         distinct = (counts > 0).sum(axis=1, keepdims=True)
         seen = total[:, 0] > 0

@@ -31,11 +31,11 @@ _warmed = threading.local()
 def warm_blas():
     """One 64x256 by 256x1024 float32 product, once per thread, before the step's first.
 
-    Measured with NumPy's OpenBLAS (0.3.31) on this project's 2-core AMD EPYC machines: in a
-    thread whose first products are small, later products of the step's size stay slow for the
-    thread's whole life (16x256 by 256x1024: 0.61 ms instead of 0.26 ms; 32 rows: 0.69 instead
-    of 0.48; 512 units: 2.9 instead of 2.0), until one product of at least this size has run
-    in it. The cost is about a millisecond per thread; elsewhere it is merely harmless.
+    Measured with NumPy's OpenBLAS (0.3.31) on this project's 2-core AMD EPYC machines
+    (`python bench/blas_warmup.py`): in a thread whose first products are small, later products
+    of the step's size stay slow for the thread's whole life (16x256 by 256x1024 2.2-2.4x
+    slower, 32 rows 1.3-1.5x, a 512-unit layer 1.4-1.5x), until one product of at least this size
+    has run in it. The cost is about a millisecond per thread; elsewhere it is merely harmless.
     """
     if not getattr(_warmed, "done", False):
         np.ones((64, 256), "float32") @ np.ones((256, 1024), "float32")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import os
 import re
 import time
 import unicodedata
@@ -12,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from chargen.io import ChargenError, write_bytes
+from chargen.io import ChargenError, params_path, write_bytes
 from chargen.params import SOURCE_SCHEMES, scheme
 
 USER_AGENT = "chargen/0.1 (character-level text generation pipeline; python-urllib)"
@@ -87,11 +86,11 @@ def fetch_book(book: int, cfg: dict) -> tuple[bytes, str]:
         return data
 
     if cfg["mirror"]:
-        path = Path(os.path.expanduser(cfg["mirror"])) / name
+        path = params_path(cfg["mirror"]) / name
         if path.is_file():
             return verified(path.read_bytes(), str(path)), str(path.resolve())
 
-    cache = Path(os.path.expanduser(cfg["cache_dir"])) / name if cfg["cache_dir"] else None
+    cache = params_path(cfg["cache_dir"]) / name if cfg["cache_dir"] else None
     if cache is not None and cache.is_file():
         data = cache.read_bytes()
         if not pin or sha256(data) == pin:
@@ -130,7 +129,7 @@ def fetch_text(source: str, cfg: dict, dest: Path) -> tuple[str, int, str]:
         check_payload(data, source, cfg["max_bytes"])
         dest.write_bytes(data)
         return sha256(data), len(data), source
-    path = Path(os.path.expanduser(source))
+    path = params_path(source)
     if not path.is_file():
         raise ChargenError(f"text file {source} not found: check download.text / download.extra_texts "
                            f"(paths are relative to the project folder)")

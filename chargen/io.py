@@ -67,6 +67,36 @@ def read_json(path):
         raise ChargenError(f"{path} is corrupt ({exc}): delete it and run dvc repro") from None
 
 
+def project_root(cwd: Path | None = None) -> Path:
+    """The user's project folder, also when DVC runs a stage in an experiment's temporary copy.
+
+    Queued and `--temp` experiments run in `<project>/.dvc/tmp/exps/<tmp>/` (any depth below
+    `exps`), a git checkout of the project; from there `..` is no longer the project's parent.
+    """
+    here = (cwd or Path.cwd()).resolve()
+    for parent in here.parents:
+        if parent.name == "exps" and parent.parent.name == "tmp" and parent.parent.parent.name == ".dvc":
+            return parent.parent.parent.parent
+    return here
+
+
+def params_path(value: str, cwd: Path | None = None) -> Path:
+    """A path from params.yaml as the user meant it, wherever DVC runs the stage.
+
+    `~` is expanded. A relative path inside the project (texts/notes.md) is read in the folder
+    the stage runs in: in an experiment's copy that is the experiment's own version of the file.
+    A relative path that leaves the project (../shared/corpus) is taken from the user's project
+    folder, so an experiment finds the same mirror or text as `dvc repro` does.
+    """
+    path = Path(os.path.expanduser(value))
+    if path.is_absolute():
+        return path
+    here = (cwd or Path.cwd()).resolve()
+    if (here / path).resolve().is_relative_to(here):
+        return here / path
+    return project_root(here) / path
+
+
 def run_stage(main) -> None:
     """Run a stage's `main()`; turn a ChargenError into one line on stderr and exit status 1."""
     try:

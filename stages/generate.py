@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project, not stages/ (select.py would shadow a stdlib module)
 
 from chargen import params  # noqa: E402
-from chargen.io import ChargenError, atomic_path, run_stage, write_json, write_text  # noqa: E402
+from chargen.io import ChargenError, atomic_path, params_path, run_stage, write_json, write_text  # noqa: E402
 
 MODEL = Path("models/best")
 DATASET = Path("data/prepared/dataset.npz")
@@ -32,7 +32,7 @@ def main():
     prompt = cfg["prompt"]
     if cfg["prompt_file"]:
         try:
-            prompt = Path(cfg["prompt_file"]).read_text(encoding="utf-8")
+            prompt = params_path(cfg["prompt_file"]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ChargenError(f"cannot read generate.prompt_file {cfg['prompt_file']}: "
                                f"{getattr(exc, 'strerror', None) or exc}; fix the path or the file") from None

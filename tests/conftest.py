@@ -41,11 +41,15 @@ def gutenberg(body: str, title: str = "A Test Book", style: str = "new") -> str:
     )
 
 
+MIRROR = "shared/corpus"  # beside the project, as ../shared/corpus is beside a clone in CI
+
+
 @pytest.fixture
 def mirror(tmp_path) -> Path:
-    """A mirror folder with pg11.txt (25k chars) and pg12.txt (extra text)."""
-    d = tmp_path / "mirror"
-    d.mkdir()
+    """A mirror folder with pg11.txt (25k chars) and pg12.txt (extra text), at the place the
+    committed params' relative `download.mirror` (../shared/corpus) points to from `project`."""
+    d = tmp_path / MIRROR
+    d.mkdir(parents=True)
     (d / "pg11.txt").write_text(gutenberg(make_text(25_000, 1)), encoding="utf-8")
     (d / "pg12.txt").write_text(gutenberg(make_text(8_000, 2), "Other"), encoding="utf-8")
     return d
@@ -64,11 +68,10 @@ def dataset(tmp_path):
     return path
 
 
-def tiny_params(mirror: Path) -> dict:
-    """The committed params.yaml with everything made tiny and the download pointed at `mirror`."""
+def tiny_params() -> dict:
+    """The committed params.yaml with everything made tiny; offline (the mirror as committed)."""
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
-    p["download"].update(mirror=str(mirror), url="http://127.0.0.1:9/{id}", retries=0, timeout=1,
-                         cache_dir="")
+    p["download"].update(url="http://127.0.0.1:9/{id}", retries=0, timeout=1, cache_dir="")
     p["prepare"].update(seq_length=20, min_chars=0)
     p["train"].update(layers=1, units=16, embedding_dim=8, batch_size=32, epochs=2, patience=0)
     p["generate"].update(samples=2, length=60)
@@ -82,27 +85,39 @@ def env_with_venv() -> dict:
     return env
 
 
+def git(cwd: Path, *args) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env=env_with_venv()).stdout
+
+
+def clone_project(dest: Path) -> Path:
+    """A `git clone` of this repository, as a user gets it (committed .dvc/config, dvc.lock and
+    metrics). Uncommitted changes of the working tree under test are laid over it and committed,
+    so a developer's run tests their edits; in CI the tree is clean and nothing is laid over."""
+    git(ROOT.parent, "clone", "-q", "--no-hardlinks", str(ROOT), str(dest))
+    changed = git(ROOT, "ls-files", "-z", "--modified", "--others", "--exclude-standard").split("\0")
+    deleted = git(ROOT, "ls-files", "-z", "--deleted").split("\0")
+    for name in filter(None, changed):
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    for name in filter(None, deleted):
+        (dest / name).unlink(missing_ok=True)
+    git(dest, "config", "user.email", "test@example.com")
+    git(dest, "config", "user.name", "test")
+    if git(dest, "status", "--porcelain"):
+        git(dest, "add", "-A")
+        git(dest, "commit", "-qm", "uncommitted changes under test")
+    return dest
+
+
 @pytest.fixture
 def project(tmp_path, mirror):
-    """A git + DVC copy of this project with tiny params, ready for `dvc repro`."""
-    dest = tmp_path / "proj"
-    dest.mkdir()
-    for name in ("chargen", "stages", "texts", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(mirror), sort_keys=False))
-    run = lambda *a: subprocess.run(a, cwd=dest, check=True, capture_output=True, env=env_with_venv())  # noqa: E731
-    run("git", "init", "-q")
-    run("git", "config", "user.email", "test@example.com")
-    run("git", "config", "user.name", "test")
-    run(sys.executable, "-m", "dvc", "init", "-q")
-    run(sys.executable, "-m", "dvc", "config", "core.site_cache_dir", ".dvc/site_cache")
-    run(sys.executable, "-m", "dvc", "config", "core.analytics", "false")
-    run("git", "add", "-A")
-    run("git", "commit", "-qm", "init")
+    """A clone of this repository with tiny params committed, ready for `dvc repro` offline
+    (the committed relative mirror, ../shared/corpus, is the `mirror` fixture)."""
+    dest = clone_project(tmp_path / "proj")
+    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    git(dest, "commit", "-qam", "tiny params for the tests")
     return dest
 
 

@@ -114,3 +114,20 @@ def test_mirror_needs_no_network(tmp_path):
     # Not in the mirror, and the network is unreachable: a clear error naming the fix.
     with pytest.raises(ChargenError, match="could not download.*download.mirror"):
         fetch_book(12, c)
+
+
+def test_relative_params_paths_mean_the_same_folder_in_an_experiment_copy(tmp_path):
+    from chargen.io import params_path, project_root
+
+    proj = tmp_path / "proj"
+    copy = proj / ".dvc/tmp/exps/standalone/tmp1a2b"  # where DVC runs queued and --temp experiments
+    copy.mkdir(parents=True)
+    root = proj.resolve()
+    assert project_root(copy) == root and project_root(proj) == root
+    # Outside the project: the user's folder beside the project, from the copy as from the project.
+    assert params_path("../shared/corpus", copy) == root / "../shared/corpus"
+    assert params_path("../shared/corpus", proj) == root / "../shared/corpus"
+    # Inside the project: the experiment's own version of the file.
+    assert params_path("texts/notes.md", copy) == copy.resolve() / "texts/notes.md"
+    assert params_path("~/books", copy) == Path.home() / "books"
+    assert params_path(str(tmp_path / "abs"), copy) == tmp_path / "abs"

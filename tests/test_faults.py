@@ -18,7 +18,7 @@ import pytest
 from chargen import data as D
 from chargen import model as M
 from chargen.io import ChargenError
-from conftest import dvc, env_with_venv, make_text, set_params, stage
+from conftest import MIRROR, dvc, env_with_venv, make_text, set_params, stage
 
 STAGES = ["download", "prepare", "train", "select", "generate", "evaluate"]
 # Metrics that measure time, so differ between runs; everything else must be identical.
@@ -166,7 +166,7 @@ def test_damaged_files_are_clear_errors_and_keep_what_exists(project):
     assert stage(project, "prepare").stderr == ""
 
     # A Gutenberg file without its markers: a clear error naming the param that accepts it whole.
-    (project.parent / "mirror" / "pg14.txt").write_text(make_text(9000, 5), encoding="utf-8")
+    (project.parent / MIRROR / "pg14.txt").write_text(make_text(9000, 5), encoding="utf-8")
     set_params(project, **{"download.text": "", "download.book": 14, "prepare.encoding": "utf-8"})
     assert stage(project, "download").returncode == 0
     kept = npz.read_bytes()

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from conftest import dvc, env_with_venv, set_params, stage
+from conftest import MIRROR, dvc, env_with_venv, set_params, stage
 
 STAGES = ["download", "prepare", "train", "select", "generate", "evaluate"]
 
@@ -115,7 +115,7 @@ def test_bad_input_is_one_line_and_nonzero(project):
     # A Gutenberg file whose book is empty between its markers.
     from conftest import gutenberg
     set_params(project, **{"download.book": 13})
-    mirror = project.parent / "mirror"
+    mirror = project.parent / MIRROR
     (mirror / "pg13.txt").write_text(gutenberg("\n\n"), encoding="utf-8")
     assert stage(project, "download").returncode == 0
     res = stage(project, "prepare")

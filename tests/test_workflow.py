@@ -1,17 +1,13 @@
-"""The DVC workflow users come for, run for real in a temporary git + DVC project (tiny params):
-the tuning loop, experiments, the queue, remotes and training on a text file of your own."""
+"""The DVC workflow users come for, run for real in a clone of the repository (tiny params):
+the tuning loop, experiments, queued sweeps, temporary runs, remotes and a text of your own."""
 
 import json
 import shutil
-import subprocess
+import time
 
 import yaml
 
-from conftest import dvc, make_text, set_params
-
-
-def git(project, *args) -> str:
-    return subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, text=True).stdout
+from conftest import dvc, git, make_text, set_params
 
 
 def commit_run(project, message="baseline"):
@@ -19,11 +15,12 @@ def commit_run(project, message="baseline"):
     git(project, "commit", "-qm", message)
 
 
-def exp_rows(project) -> dict:
+def exp_rows(project, experiments_only=False) -> dict:
     """{experiment name or 'workspace'/'main': row} from `dvc exp show --json`."""
     rows = {}
     for commit in json.loads(dvc(project, "exp", "show", "--json").stdout):
-        for rev in [commit] + [e for ex in (commit.get("experiments") or []) for e in ex.get("revs", [])]:
+        experiments = [e for ex in (commit.get("experiments") or []) for e in ex.get("revs", [])]
+        for rev in experiments if experiments_only else [commit] + experiments:
             name = rev.get("name") or rev.get("rev")
             rows[name] = rev
     return rows
@@ -66,15 +63,6 @@ def test_tuning_loop_and_experiments(project):
     table = dvc(project, "exp", "show", "--md").stdout
     assert "wide" in table and "train.units" in table and "model_bpc" in table
 
-    # A queue of several values, run together.
-    for d in (0.0, 0.2):
-        dvc(project, "exp", "run", "--queue", "-n", f"drop{d:g}".replace(".", ""), "-S", f"train.dropout={d}")
-    dvc(project, "exp", "run", "--run-all", timeout=900)
-    rows = exp_rows(project)
-    assert {"drop0", "drop02"} <= set(rows)
-    assert params_of(rows["drop02"])["train"]["dropout"] == 0.2
-    assert metrics_of(rows["drop0"], "metrics/train.json")["epochs_run"] == 2
-
     # Keep a winner: apply it to the workspace, or make it a branch.
     dvc(project, "exp", "apply", "wide")
     assert yaml.safe_load((project / "params.yaml").read_text())["train"]["units"] == 24
@@ -83,6 +71,46 @@ def test_tuning_loop_and_experiments(project):
     assert "wide-branch" in git(project, "branch", "--list")
     shown = yaml.safe_load(git(project, "show", "wide-branch:params.yaml"))
     assert shown["train"]["units"] == 24 and shown["train"]["dropout"] == 0.3
+
+
+def wait_for_queue(project, timeout=900):
+    """Until `dvc queue status` shows nothing queued or running (workers run in the background)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = dvc(project, "queue", "status").stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        time.sleep(3)
+    raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
+
+
+def test_queued_swept_and_temporary_experiments(project):
+    """As a user runs them on a fresh clone, offline: the mirror is the committed relative
+    ../shared/corpus, which a temporary workspace under .dvc/tmp/exps/ must still find."""
+    assert yaml.safe_load((project / "params.yaml").read_text())["download"]["mirror"] == "../shared/corpus"
+
+    # A two-value sweep, run by two queue workers side by side.
+    dvc(project, "exp", "run", "--queue", "-S", "train.dropout=0.0,0.2")
+    dvc(project, "queue", "start", "-j", "2")
+    status = wait_for_queue(project)
+    assert status.count("Success") == 2, status
+
+    # A sweep with range(), run with --run-all; one temporary experiment.
+    dvc(project, "exp", "run", "--queue", "-S", "train.units=range(12, 21, 8)")
+    dvc(project, "exp", "run", "--run-all", timeout=900)
+    dvc(project, "exp", "run", "--temp", "-n", "temp-run", "-S", "generate.top_k=5")
+
+    rows = exp_rows(project, experiments_only=True)
+    trained = sorted((params_of(r)["train"]["dropout"], params_of(r)["train"]["units"]) for r in rows.values())
+    assert trained == sorted([(0.0, 16), (0.2, 16), (0.4, 12), (0.4, 20), (0.4, 16)]), trained
+    for name, row in rows.items():
+        assert metrics_of(row, "metrics/eval.json")["model_bpc"] > 0, name
+        assert metrics_of(row, "metrics/train.json")["epochs_run"] == 2, name
+    assert params_of(rows["temp-run"])["generate"]["top_k"] == 5
+    sources = {metrics_of(r, "metrics/prepare.json")["chars"] for r in rows.values()}
+    assert len(sources) == 1  # every run read the same mirror file
+    table = dvc(project, "exp", "show", "--md", "--only-changed").stdout
+    assert "train.dropout" in table and "train.units" in table and "temp-run" in table
 
 
 def test_push_and_pull_through_a_local_remote(project, tmp_path):

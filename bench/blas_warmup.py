@@ -19,7 +19,7 @@ CASE = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from chargen.sampling import warm_blas
+from chargen.numpy_lstm import warm_blas
 rows, units, warm, reps = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
 rng = np.random.default_rng(0)
 h = rng.standard_normal((rows, units), dtype=np.float32)

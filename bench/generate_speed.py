@@ -29,19 +29,20 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of the stateful sampler; the fastest counts")
     args = ap.parse_args()
 
-    from chargen import model as M
-    from chargen import sampling as S
+    from chargen import sampling
+    from chargen.model import build, numpy_weights
+    from chargen.numpy_lstm import StepLSTM
 
     if (Path(args.model) / "model.keras").is_file():
-        from chargen.select import load_best
-        model, vocab, config = load_best(args.model)
+        from chargen.bundle import load_bundle
+        model, vocab, config = load_bundle(args.model)
         source = args.model
     else:
         cfg = params.load()["train"]
-        model, vocab = M.build(46, cfg), list(range(46))
+        model, vocab = build(46, cfg), list(range(46))
         source = f"random weights, {cfg['layers']}x{cfg['units']}"
     T = 100  # the tutorial's window
-    step = S.StepLSTM(M.numpy_weights(model))
+    step = StepLSTM(numpy_weights(model))
     prompt = np.random.default_rng(0).integers(0, len(vocab), size=(1, T))
     kw = dict(temperature=0.8, seed=1)
 
@@ -55,7 +56,7 @@ def main():
         return n_chars * streams / best
 
     def window(n):
-        return S.sample_window(model, prompt, n, T, **kw)
+        return sampling.sample_window(model, prompt, n, T, **kw)
 
     def tutorial(n):  # the tutorial's loop as written: model.predict per character, argmax
         ctx = prompt[0].tolist()
@@ -64,10 +65,10 @@ def main():
             ctx.append(int(np.argmax(p[0, -1] if p.ndim == 3 else p[0])))
 
     def single(n):
-        return S.sample_stateful(step, prompt, n, **kw)
+        return sampling.sample_stateful(step, prompt, n, **kw)
 
     def many(n):
-        return S.sample_stateful(step, np.repeat(prompt, args.streams, 0), n, **kw)
+        return sampling.sample_stateful(step, np.repeat(prompt, args.streams, 0), n, **kw)
 
     r_tutorial = rate(tutorial, args.tutorial_chars)
     r_window = rate(window, args.window_chars)

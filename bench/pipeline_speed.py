@@ -85,9 +85,9 @@ def main():
         mirror = Path(base["download"]["mirror"])
         params["download"]["mirror"] = str(mirror if mirror.is_absolute() else (ROOT / mirror).resolve())
         copy_project(proj, params)
-        timed([py, "stages/download.py"], proj, 1)
+        timed([py, "-m", "stages.download"], proj, 1)
         size = sum(p.stat().st_size for p in (proj / "data/raw").glob("*.txt"))
-        t, out = timed([py, "stages/prepare.py"], proj, args.repeat)
+        t, out = timed([py, "-m", "stages.prepare"], proj, args.repeat)
         results["prepare_book"] = {"book": args.book, "bytes": size, "seconds": statistics.median(t)}
         print(f"prepare, ebook {args.book} ({size / 1e6:.2f} MB): median {statistics.median(t):.2f} s, "
               f"min {min(t):.2f} s (target < 10 s)")
@@ -99,8 +99,8 @@ def main():
             params["download"].update(text=str(big), max_bytes=2 * big.stat().st_size)
             params["prepare"]["val_fraction"] = 0.01
             (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-            timed([py, "stages/download.py"], proj, 1)
-            t, out = timed([py, "stages/prepare.py"], proj, 1)
+            timed([py, "-m", "stages.download"], proj, 1)
+            t, out = timed([py, "-m", "stages.prepare"], proj, 1)
             mb = big.stat().st_size / 1e6
             results["prepare_big"] = {"bytes": big.stat().st_size, "seconds": t[0], "mb_per_s": mb / t[0]}
             print(f"prepare, generated text of {mb:.0f} MB: {t[0]:.1f} s, {mb / t[0]:.0f} MB/s")

@@ -51,8 +51,8 @@ def run(name, overrides, workdir: Path, mirror: Path) -> dict:
     apply([f"download.mirror={mirror}", *overrides], proj / "params.yaml")
     log = proj / "run.log"
     with open(log, "w") as fh:
-        for stage in ("download", "prepare", "train", "select", "evaluate"):
-            if subprocess.run([sys.executable, f"stages/{stage}.py"], cwd=proj, stdout=fh,
+        for stage in ("check_params", "download", "prepare", "train", "select", "evaluate"):
+            if subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=proj, stdout=fh,
                               stderr=subprocess.STDOUT).returncode:
                 return {"error": f"{stage} failed, see {log}"}
     m = {f: json.loads((proj / "metrics" / f"{f}.json").read_text()) for f in ("train", "select", "eval")}

@@ -3,8 +3,9 @@ as a lent GPU box running Keras on JAX.
 
     KERAS_BACKEND=jax python bench/run_stages.py --set train.epochs=3 prepare train select
 
-Overrides are applied to params.yaml in place (as `dvc exp run -S` would), then each named
-stage script runs in order; the first failure stops the run.
+Overrides are applied to params.yaml in place (as `dvc exp run -S` would), the whole file is
+validated (the check_params stage), then each named stage runs in order; the first failure stops
+the run.
 """
 
 import argparse
@@ -35,9 +36,9 @@ def main():
     ap.add_argument("stages", nargs="+")
     args = ap.parse_args()
     apply(args.set)
-    for name in args.stages:
+    for name in ["check_params", *args.stages]:
         print(f"== {name}", flush=True)
-        if subprocess.run([sys.executable, f"stages/{name}.py"], cwd=ROOT).returncode:
+        if subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=ROOT).returncode:
             sys.exit(1)
 
 

@@ -61,8 +61,8 @@ def measure(name: str, cfg: dict, ds: dict, steps: int, arrays: bool = False, ji
             repeat: int = 3) -> dict:
     """Time `steps` batches of `model.fit`. arrays: feed NumPy arrays (Keras's own tf.data path)
     instead of the train stage's PyDataset; jit: compile the step with XLA."""
-    from chargen import model as M
-    from chargen.train import Batches
+    from chargen.batches import Batches
+    from chargen.model import build, compile_model
 
     ids = ds["train_ids"]
     T = cfg["seq_length"]
@@ -70,8 +70,8 @@ def measure(name: str, cfg: dict, ds: dict, steps: int, arrays: bool = False, ji
     part = Batches(ids, cfg["stride"], T, cfg["batch_size"], cfg["objective"], seed=0, steps=steps)
     train_cfg = dict(cfg, epochs=1, patience=0, precision="float32", sample_every=0, steps_per_epoch=0,
                      strategy="single")
-    model = M.build(len(ds["vocab"]), train_cfg)
-    M.compile_model(model, train_cfg, len(full))
+    model = build(len(ds["vocab"]), train_cfg)
+    compile_model(model, train_cfg, len(full))
     if jit:
         model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=True)
     data = {"x": part}
@@ -110,10 +110,10 @@ def main():
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
 
-    from chargen import data as D
+    from chargen.dataset import load_dataset
     from chargen.train import runtime
 
-    ds = D.load_dataset(args.dataset)
+    ds = load_dataset(args.dataset)
     peak = matmul_rate()
     rows = [measure("tutorial", TUTORIAL, ds, args.steps, repeat=args.repeat),
             measure("default", DEFAULT, ds, args.steps, repeat=args.repeat)]

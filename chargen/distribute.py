@@ -8,10 +8,10 @@ with the same global batch follows the same trajectory as on one device, up to f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import types
-from contextlib import nullcontext
 
 from chargen.io import ChargenError
 from chargen.quiet import keras
@@ -23,10 +23,11 @@ class Single:
     name, replicas, chief = "single", 1, True
 
     def scope(self):
-        return nullcontext()
+        return contextlib.nullcontext()
 
-    def prepare(self, model) -> None:
-        pass
+    def fitting(self, model):
+        """The context `model.fit` runs in."""
+        return contextlib.nullcontext()
 
 
 class Distributed:
@@ -37,9 +38,12 @@ class Distributed:
     def scope(self):
         return self.strategy.scope()
 
-    def prepare(self, model) -> None:
+    def fitting(self, model):
+        """The context `model.fit` runs in: with the multi-worker workaround in place, for this
+        strategy only, and put back afterwards."""
         if self.name == "multiworker":
-            _multiworker_fixes(model, self.strategy)
+            return multiworker_workaround(model, self.strategy)
+        return contextlib.nullcontext()
 
 
 def is_chief(tf_config: dict) -> bool:
@@ -73,6 +77,7 @@ def strategy_for(cfg: dict):
                                "set on every host (README: several hosts)") from None
         if not workers:
             raise ChargenError("TF_CONFIG lists no workers")
+        check_keras_for_multiworker()
         found = Distributed(name, tf.distribute.MultiWorkerMirroredStrategy(), chief=is_chief(tf_config))
     if cfg["batch_size"] % found.replicas:
         raise ChargenError(f"train.batch_size = {cfg['batch_size']} does not split evenly over "
@@ -80,18 +85,41 @@ def strategy_for(cfg: dict):
     return found
 
 
-def _multiworker_fixes(model, strategy) -> None:
-    """Work around two Keras 3 defects under MultiWorkerMirroredStrategy (keras-team/keras#20585):
+# The Keras versions the multi-worker workaround was tested with (tests/test_distribute.py trains
+# two workers for real). It replaces private Keras internals, so any other version is refused.
+MULTIWORKER_TESTED_KERAS = ("3.15.1",)
+
+
+def check_keras_for_multiworker() -> None:
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if keras.__version__ not in MULTIWORKER_TESTED_KERAS or not (
+            hasattr(tf_trainer, "reduce_per_replica")
+            and hasattr(tf_trainer.TensorFlowTrainer, "_maybe_symbolic_build")):
+        raise ChargenError(f"train.strategy = multiworker needs a workaround tested with Keras "
+                           f"{', '.join(MULTIWORKER_TESTED_KERAS)} only, and this is Keras {keras.__version__}; "
+                           f"install keras=={MULTIWORKER_TESTED_KERAS[-1]} (requirements.txt) or use "
+                           f"train.strategy: mirrored")
+
+
+@contextlib.contextmanager
+def multiworker_workaround(model, strategy):
+    """Work around two Keras 3 defects under MultiWorkerMirroredStrategy while `fit` runs
+    (keras-team/keras#20585, open; no public API replaces this: keras.distribution is JAX-only):
 
     1. Before the first step `fit` reduces one sample batch across workers only to learn its
        shapes; that reduce of an (inputs, targets) pair fails. The local replica's part of the
-       batch has the same shapes, so it is used instead.
+       batch has the same shapes, so it is used instead (on this model instance only).
     2. The step's logs (scalar losses) are reduced with `axis=0`, which fails on scalars; they
-       are reduced across workers as scalars instead (arrays still along axis 0).
-    Both are checked by tests/test_distribute.py, which trains two workers for real.
+       are reduced across workers as scalars instead (arrays still along axis 0), for this
+       strategy only.
+    Both are put back when the block ends, even on an error. Checked by tests/test_distribute.py,
+    which trains two workers for real; `check_keras_for_multiworker` refuses untested versions.
     """
     import tensorflow as tf
     from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    check_keras_for_multiworker()
 
     def symbolic_build(self, iterator=None, data_batch=None):
         if iterator is not None:
@@ -102,13 +130,10 @@ def _multiworker_fixes(model, strategy) -> None:
         with strategy.scope():
             self._symbolic_build(data_batch=data_batch)
 
-    model._maybe_symbolic_build = types.MethodType(symbolic_build, model)
-
-    original = getattr(tf_trainer.reduce_per_replica, "chargen_original", tf_trainer.reduce_per_replica)
+    original = tf_trainer.reduce_per_replica
 
     def reduce_per_replica(values, strat, reduction):
-        multiworker = isinstance(strat, tf.distribute.MultiWorkerMirroredStrategy)
-        if not multiworker or reduction not in ("auto", "mean"):
+        if not isinstance(strat, tf.distribute.MultiWorkerMirroredStrategy) or reduction not in ("auto", "mean"):
             return original(values, strat, reduction)
 
         def mean(v):
@@ -117,5 +142,10 @@ def _multiworker_fixes(model, strategy) -> None:
 
         return tf.nest.map_structure(mean, values)
 
-    reduce_per_replica.chargen_original = original
+    model._maybe_symbolic_build = types.MethodType(symbolic_build, model)
     tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = original
+        del model._maybe_symbolic_build  # the class's own method again

@@ -11,21 +11,21 @@ import sys
 
 import numpy as np
 
-from chargen import data as D
-from chargen import sampling as S
-from chargen.corpus import normalise
+from chargen.bundle import load_bundle
+from chargen.cleaning import normalise
+from chargen.dataset import decode, encode
 from chargen.io import ChargenError, run_stage
+from chargen.model import numpy_weights
+from chargen.numpy_lstm import StepLSTM
+from chargen.sampling import sample_stateful, sample_window
 
 
 class Generator:
     """A loaded model ready to sample: the NumPy step function plus the Keras model for `window`."""
 
     def __init__(self, model_dir):
-        from chargen.model import numpy_weights
-        from chargen.select import load_best
-
-        self.model, self.vocab, self.config = load_best(model_dir)
-        self.step = S.StepLSTM(numpy_weights(self.model))
+        self.model, self.vocab, self.config = load_bundle(model_dir)
+        self.step = StepLSTM(numpy_weights(self.model))
         self.seq_length = self.config["seq_length"]
 
     def encode_prompt(self, prompt: str) -> np.ndarray:
@@ -38,16 +38,16 @@ class Generator:
             )
         if not text:
             raise ChargenError("prompt is empty: give at least one character")
-        return D.encode(text, self.vocab).astype(np.int64)
+        return encode(text, self.vocab).astype(np.int64)
 
     def sample(self, prompts: np.ndarray, *, length: int, temperature: float, top_k: int = 0,
                top_p: float = 1.0, seed: int = 0, method: str = "stateful") -> list[str]:
         kw = dict(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
         if method == "window":
-            ids = S.sample_window(self.model, prompts, length, self.seq_length, **kw)
+            ids = sample_window(self.model, prompts, length, self.seq_length, **kw)
         else:
-            ids = S.sample_stateful(self.step, prompts, length, **kw)
-        return [D.decode(row, self.vocab) for row in ids]
+            ids = sample_stateful(self.step, prompts, length, **kw)
+        return [decode(row, self.vocab) for row in ids]
 
 
 def main(argv=None):

@@ -97,6 +97,14 @@ def params_path(value: str, cwd: Path | None = None) -> Path:
     return project_root(here) / path
 
 
+def read_params(path: str | os.PathLike = "params.yaml") -> dict:
+    """params.yaml as the stages read it. The check_params stage, which every stage depends on,
+    has validated it (chargen.params) before any of them runs, so none of them needs to."""
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
 def run_stage(main) -> None:
     """Run a stage's `main()`; turn a ChargenError into one line on stderr and exit status 1."""
     try:

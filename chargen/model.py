@@ -7,14 +7,16 @@ id / vocab_size (the tutorial's single float feature per character).
 
 from __future__ import annotations
 
+import json
 import math
+import zipfile
 
-
-from chargen.quiet import keras
 import numpy as np
-layers = keras.layers
 
 from chargen.io import ChargenError
+from chargen.quiet import keras
+
+layers = keras.layers
 
 LN2 = math.log(2.0)
 
@@ -76,7 +78,29 @@ def compile_model(model: keras.Model, cfg: dict, steps_per_epoch: int) -> None:
     )
 
 
-def load(path, compile: bool = False) -> keras.Model:
+FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def save_model(model: keras.Model, path) -> None:
+    """`model.save`, then the .keras zip rewritten without what changes from save to save (the
+    date in metadata.json, the weights member's timestamp), so the same model always gives the
+    same bytes and DVC sees an unchanged output as unchanged. The weights file inside is already
+    identical for identical weights."""
+    model.save(path)
+    with zipfile.ZipFile(path) as src:
+        members = [(info, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(path, "w") as dst:
+        for info, data in members:
+            if info.filename == "metadata.json":
+                meta = json.loads(data)
+                meta.pop("date_saved", None)
+                data = json.dumps(meta).encode()
+            fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_TIME)
+            fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
+            dst.writestr(fixed, data)
+
+
+def load_model(path, compile: bool = False) -> keras.Model:
     """Load a .keras file in safe mode (no Lambda layers, no pickled code)."""
     try:
         return keras.models.load_model(path, compile=compile, safe_mode=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from chargen.download import SOURCE_SCHEMES, scheme
 from chargen.io import ChargenError
 
 
@@ -89,6 +90,7 @@ SCHEMA = {
         "seq_length": _int(1, 100000),
         "stride": _int(1, nullable=True, extra=", or null for seq_length (windows that do not overlap)"),
         "min_chars": _int(0),
+        "max_space_run": _int(0, extra=" (0 = keep runs of spaces as they are)"),
     },
     "train": {
         "objective": _choice("sequence", "last"),
@@ -134,14 +136,6 @@ SCHEMA = {
         "prompt_file": _str("'' or the path of a UTF-8 file holding the prompt"),
     },
 }
-
-
-SOURCE_SCHEMES = ("http", "https")  # text sources: these URLs, or a local path (no scheme)
-
-
-def scheme(source: str) -> str:
-    """The URL scheme of a text source, lowercased; '' for a local path."""
-    return source.split("://", 1)[0].lower() if "://" in source else ""
 
 
 def _source_ok(v, allow_empty=False):

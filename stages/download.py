@@ -5,14 +5,10 @@ The target is a Project Gutenberg ebook (`download.book`) or a text file of your
 text. data/raw/source.json lists every file with its origin, role, sha256 and size.
 """
 
-import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project, not stages/ (select.py would shadow a stdlib module)
-
-from chargen import params  # noqa: E402
-from chargen.corpus import fetch_book, fetch_text, safe_name, sha256  # noqa: E402
-from chargen.io import ChargenError, atomic_path, run_stage, write_json  # noqa: E402
+from chargen.download import fetch_book, fetch_text, safe_name, sha256
+from chargen.io import ChargenError, atomic_path, read_params, run_stage, write_json
 
 OUT = Path("data/raw")
 
@@ -33,7 +29,7 @@ def sources(cfg: dict) -> list[dict]:
 
 
 def main():
-    cfg = params.load()["download"]
+    cfg = read_params()["download"]
     records, names = [], set()
     with atomic_path(OUT) as tmp:
         tmp.mkdir()

@@ -9,12 +9,9 @@ than memory can be prepared; train ids are written straight into the dataset fil
 import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the project, not stages/ (select.py would shadow a stdlib module)
-
-from chargen import data as D  # noqa: E402
-from chargen import params  # noqa: E402
-from chargen.corpus import iter_clean  # noqa: E402
-from chargen.io import ChargenError, read_json, run_stage, write_json  # noqa: E402
+from chargen.cleaning import check_controls, gutenberg_markers, iter_clean, squeeze_spaces
+from chargen.dataset import Encoder, char_set, dataset_writer, n_windows, split
+from chargen.io import ChargenError, read_json, read_params, run_stage, write_json
 
 RAW = Path("data/raw")
 OUT = Path("data/prepared/dataset.npz")
@@ -25,12 +22,27 @@ def pieces(rec: dict, cfg: dict):
     path = RAW / rec["file"]
     if not path.is_file():
         raise ChargenError(f"{path} is missing: re-run the download stage (dvc repro -f download)")
-    return iter_clean(path, str(path), strip=rec["kind"] == "gutenberg" and cfg["strip_gutenberg"],
-                      lowercase=cfg["lowercase"], fold=cfg["fold_typography"], encoding=cfg["encoding"])
+    cleaned = iter_clean(path, str(path), strip=rec["kind"] == "gutenberg" and cfg["strip_gutenberg"],
+                         lowercase=cfg["lowercase"], fold=cfg["fold_typography"], encoding=cfg["encoding"])
+    return (squeeze_spaces(piece, cfg["max_space_run"]) for piece in cleaned)
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def check_unstripped(rec: dict, cfg: dict) -> None:
+    """A Gutenberg book used whole keeps its licence at the end, where the validation split is."""
+    path = RAW / rec["file"]
+    found = gutenberg_markers(path.read_bytes(), str(path), cfg["encoding"])
+    if found:
+        warn(f"prepare.strip_gutenberg is false but {path} has Project Gutenberg markers: its header "
+             f"({found[0]:,} characters) and licence ({found[1]:,} characters) stay in the text, and the "
+             f"licence is where the validation split is; set prepare.strip_gutenberg: true to cut them")
 
 
 def main():
-    cfg = params.load()["prepare"]
+    cfg = read_params()["prepare"]
     books = read_json(RAW / "source.json")["books"]
     target_rec = next(r for r in books if r["role"] == "target")
     extras = [r for r in books if r is not target_rec]
@@ -39,19 +51,25 @@ def main():
     # Pass 1: lengths and characters of every cleaned text, one piece at a time.
     lengths, chars, has_text = {}, set("\n" if extras else ""), False
     for rec in books:
-        n = 0
+        if rec["kind"] == "gutenberg" and not cfg["strip_gutenberg"]:
+            check_unstripped(rec, cfg)
+        n, found = 0, set()
         for piece in pieces(rec, cfg):
             n += len(piece)
-            chars |= D.char_set(piece)
+            found |= char_set(piece)
             has_text = has_text or (rec is target_rec and not piece.isspace())
         lengths[rec["file"]] = n
+        chars |= found
+        problem = check_controls(found, str(RAW / rec["file"]), cfg["encoding"])
+        if problem:
+            warn(problem)
     if not has_text:
         raise ChargenError(f"the text of {target} is empty after preparation: check the source file")
 
     T = cfg["seq_length"]
     stride = cfg["stride"] or T
     n = lengths[target]
-    cut = D.split(n, cfg["val_fraction"])
+    cut = split(n, cfg["val_fraction"])
     need = T + 1
     if n - cut < need or cut < need:
         raise ChargenError(
@@ -59,18 +77,17 @@ def main():
             f"({cut:,}) and validation ({n - cut:,}) parts; lower prepare.seq_length or use a longer text"
         )
     if n < cfg["min_chars"]:
-        print(f"warning: {target} has only {n:,} characters (< prepare.min_chars = "
-              f"{cfg['min_chars']:,}); a character model trained on so little text mostly produces "
-              f"gibberish", file=sys.stderr)
+        warn(f"{target} has only {n:,} characters (< prepare.min_chars = {cfg['min_chars']:,}); a "
+             f"character model trained on so little text mostly produces gibberish")
 
     # Pass 2: ids, streamed into the dataset. Train text: each extra text and a line break, then
     # the target's first part; validation: the target's last val_fraction.
     vocab = sorted(chars)
-    encode = D.Encoder(vocab)
+    encode = Encoder(vocab)
     n_train = sum(lengths[r["file"]] + 1 for r in extras) + cut
     meta = {"book": target_rec.get("book"), "source": target, "lowercase": cfg["lowercase"],
             "fold_typography": cfg["fold_typography"]}
-    with D.dataset_writer(OUT, vocab=vocab, n_train=n_train, seq_length=T, stride=stride, meta=meta) as w:
+    with dataset_writer(OUT, vocab=vocab, n_train=n_train, seq_length=T, stride=stride, meta=meta) as w:
         for rec in extras:
             for piece in pieces(rec, cfg):
                 w.train(encode(piece))
@@ -89,8 +106,8 @@ def main():
         "val_chars": n - cut,
         "extra_chars": n_train - cut,
         "vocab_size": len(vocab),
-        "train_windows": D.n_windows(n_train, T, stride),
-        "val_windows": D.n_windows(n - cut, T, stride),
+        "train_windows": n_windows(n_train, T, stride),
+        "val_windows": n_windows(n - cut, T, stride),
     }
     write_json(METRICS, metrics)
     print(", ".join(f"{k} {v:,}" for k, v in metrics.items()))

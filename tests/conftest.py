@@ -58,12 +58,12 @@ def mirror(tmp_path) -> Path:
 @pytest.fixture
 def dataset(tmp_path):
     """A prepared dataset of a tiny lowercase text: 20-char windows, the last 20% validation."""
-    from chargen import data as D
+    from chargen import dataset
     text = make_text(6000, 3).lower()
-    vocab = D.build_vocab(text)
-    cut = D.split(len(text), 0.2)
+    vocab = dataset.build_vocab(text)
+    cut = dataset.split(len(text), 0.2)
     path = tmp_path / "ds.npz"
-    D.save_dataset(path, vocab=vocab, train_ids=D.encode(text[:cut], vocab), val_ids=D.encode(text[cut:], vocab),
+    dataset.save_dataset(path, vocab=vocab, train_ids=dataset.encode(text[:cut], vocab), val_ids=dataset.encode(text[cut:], vocab),
                    seq_length=20, stride=20, meta={"lowercase": True, "fold_typography": True})
     return path
 
@@ -95,14 +95,14 @@ def clone_project(dest: Path) -> Path:
     metrics). Uncommitted changes of the working tree under test are laid over it and committed,
     so a developer's run tests their edits; in CI the tree is clean and nothing is laid over."""
     git(ROOT.parent, "clone", "-q", "--no-hardlinks", str(ROOT), str(dest))
-    changed = git(ROOT, "ls-files", "-z", "--modified", "--others", "--exclude-standard").split("\0")
-    deleted = git(ROOT, "ls-files", "-z", "--deleted").split("\0")
+    changed = git(ROOT, "diff", "-z", "--name-only", "HEAD").split("\0")  # staged or not, deletions too
+    changed += git(ROOT, "ls-files", "-z", "--others", "--exclude-standard").split("\0")
     for name in filter(None, changed):
         if (ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, dest / name)
-    for name in filter(None, deleted):
-        (dest / name).unlink(missing_ok=True)
+        else:
+            (dest / name).unlink(missing_ok=True)
     git(dest, "config", "user.email", "test@example.com")
     git(dest, "config", "user.name", "test")
     if git(dest, "status", "--porcelain"):
@@ -130,7 +130,7 @@ def dvc(project: Path, *args, check=True, timeout=600) -> subprocess.CompletedPr
 
 
 def stage(project: Path, name: str, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, f"stages/{name}.py"], cwd=project, capture_output=True,
+    return subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=project, capture_output=True,
                           text=True, env=env_with_venv(), timeout=timeout)
 
 

@@ -3,7 +3,8 @@ import random
 
 import pytest
 
-from chargen.corpus import check_payload, clean, decode, iter_clean, normalise, strip_gutenberg
+from chargen.cleaning import clean, decode, iter_clean, normalise, strip_gutenberg
+from chargen.download import check_payload
 from chargen.io import ChargenError
 from conftest import gutenberg
 
@@ -46,7 +47,7 @@ def test_not_utf8_names_the_fix_or_takes_a_declared_encoding():
 
 
 def test_own_text_sources(tmp_path):
-    from chargen.corpus import fetch_text, safe_name, source_kind
+    from chargen.download import fetch_text, safe_name, source_kind
     assert source_kind("https://example.com/a.txt") == "url" and source_kind("texts/a.md") == "path"
     with pytest.raises(ChargenError, match="only http"):
         source_kind("file:///etc/passwd")

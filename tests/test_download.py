@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chargen.corpus import fetch_book
+from chargen.download import fetch_book
 from chargen.io import ChargenError
 
 

@@ -39,6 +39,6 @@ def module_closure(script):
 def test_stage_deps_are_exact(stage):
     spec = STAGES[stage]
     script = f"stages/{stage}.py"
-    assert spec["cmd"] == f"python {script}" and script in spec["deps"]
+    assert spec["cmd"] == f"python -m stages.{stage}" and script in spec["deps"]
     listed = {d for d in spec["deps"] if d.startswith("chargen/")}
     assert listed == module_closure(script)

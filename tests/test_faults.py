@@ -15,31 +15,21 @@ import time
 import numpy as np
 import pytest
 
-from chargen import data as D
-from chargen import model as M
+from chargen.dataset import load_dataset
+from chargen.model import load_model
 from chargen.io import ChargenError
 from conftest import MIRROR, dvc, env_with_venv, make_text, set_params, stage
 
 STAGES = ["download", "prepare", "train", "select", "generate", "evaluate"]
-# Metrics that measure time, so differ between runs; everything else must be identical.
-TIMING = {"seconds_per_epoch", "train_seconds", "targets_per_second", "chars_per_second",
-          "scored_chars_per_second", "dynamic_seconds", "mix_seconds", "seconds"}
-
-
 def results(project) -> dict:
-    """Every metric (timings left out), the samples and the selected weights' digest."""
-    out = {}
-    for f in sorted((project / "metrics").glob("*.json")):
-        out[f.name] = {k: v for k, v in json.loads(f.read_text()).items() if k not in TIMING}
-        for v in out[f.name].values():
-            if isinstance(v, dict):
-                for k in TIMING & set(v):
-                    del v[k]
-    hist = (project / "metrics/train_history.csv").read_text().splitlines()
-    out["history"] = [",".join(r.split(",")[:-1]) for r in hist]  # last column: seconds
+    """Every metrics file byte for byte (timings live in metrics/run/, which DVC does not
+    compare), the samples and the selected weights' digest."""
+    out = {str(f.relative_to(project)): f.read_bytes() for f in sorted((project / "metrics").rglob("*"))
+           if f.is_file() and "run" not in f.parts}
+    assert "metrics/train.json" in out and "metrics/live/metrics.json" in out
     out["samples"] = (project / "samples/samples.json").read_text()
-    from chargen.select import load_best
-    model, _, _ = load_best(project / "models/best")
+    from chargen.bundle import load_bundle
+    model, _, _ = load_bundle(project / "models/best")
     out["weights"] = [hashlib.sha256(np.asarray(w).tobytes()).hexdigest() for w in model.get_weights()]
     return out
 
@@ -52,7 +42,7 @@ def leftovers(project) -> list[str]:
 def test_sigkill_at_random_points_then_repro_recovers_and_runs_are_deterministic(project):
     set_params(project, **{"train.epochs": 3})
     dvc(project, "repro")
-    baseline = results(project)
+    baseline, baseline_lock = results(project), (project / "dvc.lock").read_text()
     rng = np.random.default_rng(2024)
     for name in STAGES:
         # `dvc repro -f -s STAGE`, killed with SIGKILL (dvc and the stage process) at a random moment.
@@ -67,7 +57,7 @@ def test_sigkill_at_random_points_then_repro_recovers_and_runs_are_deterministic
             if (project / f).exists():
                 json.loads((project / f).read_text())
         if (project / "data/prepared/dataset.npz").exists():
-            D.load_dataset(project / "data/prepared/dataset.npz")
+            load_dataset(project / "data/prepared/dataset.npz")
         if lock_was_cut(project):  # the kill landed inside DVC's own write of dvc.lock (see below)
             (project / "dvc.lock").unlink()  # the README's recovery: every stage re-runs, training resumes
         out = dvc(project, "repro").stdout  # DVC recovers from the kill (stale lock) and finishes
@@ -88,6 +78,9 @@ def test_sigkill_at_random_points_then_repro_recovers_and_runs_are_deterministic
         subprocess.run(["rm", "-rf", str(project / d)], check=True)
     dvc(project, "repro")
     assert results(project) == baseline
+    # Every stage's outputs are the same bytes (the .keras files carry no save date), so the
+    # from-scratch run records exactly the first run's dvc.lock.
+    assert (project / "dvc.lock").read_text() == baseline_lock
     assert "Data and pipelines are up to date" in dvc(project, "status").stdout
 
 
@@ -185,22 +178,22 @@ def test_untrusted_files_are_refused(tmp_path):
     m = keras.Model(x, keras.layers.Lambda(lambda t: t * 2)(x))
     m.save(tmp_path / "evil.keras")
     with pytest.raises(ChargenError, match="cannot load model .*evil.keras"):
-        M.load(tmp_path / "evil.keras")
+        load_model(tmp_path / "evil.keras")
     # An array file holding pickled objects does not load: allow_pickle=False.
     np.savez(tmp_path / "evil.npz", vocab=np.array([object()], dtype=object), train_ids=np.zeros(3),
              val_ids=np.zeros(3), train_starts=np.zeros(1), val_starts=np.zeros(1), seq_length=1, stride=1,
              meta="{}")
     with pytest.raises(ChargenError, match="evil.npz is corrupt"):
-        D.load_dataset(tmp_path / "evil.npz")
+        load_dataset(tmp_path / "evil.npz")
 
 
 def test_full_disk_or_unwritable_checkpoints_are_clear_errors(tmp_path, monkeypatch, dataset):
     from test_train import CFG
 
-    from chargen import train as TR
+    from chargen import checkpoints, train
     ds = dataset
     ckpt = tmp_path / "ckpt"
-    TR.train(dict(CFG, epochs=1, lr_schedule="constant"), 1, ds, ckpt, log=lambda *_: None)
+    train.train(dict(CFG, epochs=1, lr_schedule="constant"), 1, ds, ckpt, log=lambda *_: None)
     before = sorted(p.name for p in ckpt.iterdir())
 
     import keras
@@ -210,15 +203,15 @@ def test_full_disk_or_unwritable_checkpoints_are_clear_errors(tmp_path, monkeypa
 
     monkeypatch.setattr(keras.Model, "save", full)
     with pytest.raises(ChargenError, match="cannot write checkpoint in .*No space left on device; free disk space"):
-        TR.train(dict(CFG, epochs=3, lr_schedule="constant"), 1, ds, ckpt, log=lambda *_: None)
+        train.train(dict(CFG, epochs=3, lr_schedule="constant"), 1, ds, ckpt, log=lambda *_: None)
     monkeypatch.undo()
     # The committed epoch is intact and training resumes from it.
-    assert TR.prepare_checkpoints(ckpt, json.loads((ckpt / "fingerprint.json").read_text()), print)[0] == 1
+    assert checkpoints.prepare_checkpoints(ckpt, json.loads((ckpt / "fingerprint.json").read_text()), print)[0] == 1
     assert sorted(p.name for p in ckpt.iterdir()) == before
 
     # A checkpoint "folder" that is a file: a clear error, and the file is left alone.
     blocker = tmp_path / "blocked"
     blocker.write_text("mine")
     with pytest.raises(ChargenError, match="is a file, not a folder"):
-        TR.train(dict(CFG, epochs=1), 1, ds, blocker, log=lambda *_: None)
+        train.train(dict(CFG, epochs=1), 1, ds, blocker, log=lambda *_: None)
     assert blocker.read_text() == "mine"

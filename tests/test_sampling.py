@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from chargen import model as M
-from chargen import sampling as S
+from chargen import model
+from chargen import numpy_lstm, sample_stats, sampling
 
 V = 11
 
@@ -19,7 +19,7 @@ def cfg(**kw):
 def random_model(seed=0, **kw):
     import keras
     keras.utils.set_random_seed(seed)
-    m = M.build(V, cfg(**kw))
+    m = model.build(V, cfg(**kw))
     # Larger random weights than the initialiser's, so the outputs differ clearly between inputs.
     m.set_weights([w * 3 if w.ndim > 1 and "embed" not in n.path else w
                    for w, n in zip(m.get_weights(), m.weights)])
@@ -31,7 +31,7 @@ def test_numpy_step_equals_keras_at_every_position(mode):
     m = random_model(input=mode)
     ids = np.random.default_rng(0).integers(0, V, size=(3, 12))
     keras_logits = np.asarray(m(ids.astype("int32"), training=False))
-    step = S.StepLSTM(M.numpy_weights(m))
+    step = numpy_lstm.StepLSTM(model.numpy_weights(m))
     state = step.zero_state(3)
     for t in range(ids.shape[1]):
         logits, state = step.step(ids[:, t], state)
@@ -54,51 +54,51 @@ def test_last_objective_outputs_one_prediction_per_window():
 
 def test_stateful_and_window_give_the_same_next_char_distribution():
     m = random_model()
-    step = S.StepLSTM(M.numpy_weights(m))
+    step = numpy_lstm.StepLSTM(model.numpy_weights(m))
     history = np.random.default_rng(1).integers(0, V, size=(2, 9))
     logits_state, _ = step.feed(history)
     logits_window = np.asarray(m(history.astype("int32"), training=False))[:, -1]
-    np.testing.assert_allclose(S.probabilities(logits_state, 1.0), S.probabilities(logits_window, 1.0),
+    np.testing.assert_allclose(sampling.probabilities(logits_state, 1.0), sampling.probabilities(logits_window, 1.0),
                                rtol=1e-4, atol=1e-6)
     # And as whole samples: greedy decoding agrees while the window still covers all history.
-    a = S.sample_stateful(step, history, 5, temperature=0)
-    b = S.sample_window(m, history, 5, seq_length=100, temperature=0)
+    a = sampling.sample_stateful(step, history, 5, temperature=0)
+    b = sampling.sample_window(m, history, 5, seq_length=100, temperature=0)
     assert (a == b).all()
 
 
 def test_temperature_near_zero_is_argmax():
     logits = np.random.default_rng(2).normal(size=(5, V))
-    p = S.probabilities(logits, 1e-4)
+    p = sampling.probabilities(logits, 1e-4)
     assert (p.argmax(1) == logits.argmax(1)).all() and np.allclose(p.max(1), 1.0)
-    assert (S.probabilities(logits, 0).argmax(1) == logits.argmax(1)).all()
+    assert (sampling.probabilities(logits, 0).argmax(1) == logits.argmax(1)).all()
 
 
 def test_top_k_never_leaves_the_k_most_likely():
     rng = np.random.default_rng(3)
     logits = rng.normal(size=(200, V))
-    p = S.probabilities(logits, 1.5, top_k=3)
+    p = sampling.probabilities(logits, 1.5, top_k=3)
     top3 = np.argsort(-logits, axis=1)[:, :3]
-    drawn = S.draw(p, S.uniforms(0, 200, 1)[0])
+    drawn = sampling.draw(p, sampling.uniforms(0, 200, 1)[0])
     assert all(d in row for d, row in zip(drawn, top3))
     assert ((p > 0).sum(1) == 3).all()
 
 
 def test_top_p_keeps_the_smallest_set_reaching_p():
     logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]]))
-    assert np.count_nonzero(S.probabilities(logits, 1.0, top_p=0.5)) == 1
-    assert np.count_nonzero(S.probabilities(logits, 1.0, top_p=0.79)) == 2
-    assert np.count_nonzero(S.probabilities(logits, 1.0, top_p=0.81)) == 3
+    assert np.count_nonzero(sampling.probabilities(logits, 1.0, top_p=0.5)) == 1
+    assert np.count_nonzero(sampling.probabilities(logits, 1.0, top_p=0.79)) == 2
+    assert np.count_nonzero(sampling.probabilities(logits, 1.0, top_p=0.81)) == 3
 
 
 def test_same_seed_same_sample_and_streams_are_independent():
-    step = S.StepLSTM(M.numpy_weights(random_model()))
+    step = numpy_lstm.StepLSTM(model.numpy_weights(random_model()))
     prompts = np.zeros((3, 4), np.int64)
-    a = S.sample_stateful(step, prompts, 50, temperature=1.0, seed=7)
-    b = S.sample_stateful(step, prompts, 50, temperature=1.0, seed=7)
-    c = S.sample_stateful(step, prompts, 50, temperature=1.0, seed=8)
+    a = sampling.sample_stateful(step, prompts, 50, temperature=1.0, seed=7)
+    b = sampling.sample_stateful(step, prompts, 50, temperature=1.0, seed=7)
+    c = sampling.sample_stateful(step, prompts, 50, temperature=1.0, seed=8)
     assert (a == b).all() and not (a == c).all()
     # Stream i is seeded with seed + i: stream 1 of the batch is stream 0 of a run seeded 8.
-    single = S.sample_stateful(step, prompts[:1], 50, temperature=1.0, seed=8)
+    single = sampling.sample_stateful(step, prompts[:1], 50, temperature=1.0, seed=8)
     assert (single[0] == a[1]).all()
 
 
@@ -106,22 +106,22 @@ def test_threaded_groups_give_the_same_samples():
     """64 streams sampled as 1, 2 or 4 thread groups (BLAS held to one thread) are the same samples."""
     from threadpoolctl import threadpool_info
 
-    assert [g.stop - g.start for g in S.stream_groups(64, 2)] == [32, 32]
-    assert len(S.stream_groups(20, 8)) == 1 and len(S.stream_groups(64, 16)) == 4
-    step = S.StepLSTM(M.numpy_weights(random_model(units=64, layers=1)))
+    assert [g.stop - g.start for g in sampling.stream_groups(64, 2)] == [32, 32]
+    assert len(sampling.stream_groups(20, 8)) == 1 and len(sampling.stream_groups(64, 16)) == 4
+    step = numpy_lstm.StepLSTM(model.numpy_weights(random_model(units=64, layers=1)))
     prompts = np.random.default_rng(0).integers(0, V, size=(64, 6))
     before = [i["num_threads"] for i in threadpool_info()]
-    runs = [S.sample_stateful(step, prompts, 40, temperature=0.9, seed=3, threads=n) for n in (1, 2, 4)]
+    runs = [sampling.sample_stateful(step, prompts, 40, temperature=0.9, seed=3, threads=n) for n in (1, 2, 4)]
     assert all((r == runs[0]).all() for r in runs[1:])
     assert [i["num_threads"] for i in threadpool_info()] == before  # the BLAS limit is lifted afterwards
 
 
 def test_measures():
-    assert S.longest_repeat("abcXabcYab") == 3
-    assert S.longest_repeat("aaaa") == 3
-    assert S.longest_repeat("abc") == 0
-    assert S.longest_copy("zzhello worldzz", "say hello world now") == 11
-    q = S.quality(["the cat sat the cat sat", "zzq the"], "the cat sat on a mat")
+    assert sample_stats.longest_repeat("abcXabcYab") == 3
+    assert sample_stats.longest_repeat("aaaa") == 3
+    assert sample_stats.longest_repeat("abc") == 0
+    assert sample_stats.longest_copy("zzhello worldzz", "say hello world now") == 11
+    q = sample_stats.quality(["the cat sat the cat sat", "zzq the"], "the cat sat on a mat")
     assert q["real_word_share"] == round(7 / 8, 4)
     assert q["longest_copy"] == len("the cat sat ")
     assert 0 < q["distinct_2"] <= 1
@@ -134,7 +134,7 @@ def test_stream_loss_is_the_cross_entropy_of_one_continuous_pass():
     ids = np.random.default_rng(4).integers(0, V, size=41)
     logits = np.asarray(m(ids[None, :-1].astype("int32"), training=False))[0]
     expect = float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(ids[1:], logits, from_logits=True)))
-    step = S.StepLSTM(M.numpy_weights(m))
+    step = numpy_lstm.StepLSTM(model.numpy_weights(m))
     loss, n = step.stream_loss(ids, streams=1)
     assert n == 40 and abs(loss - expect) < 1e-4
     # Four streams score the same chars, each piece starting cold: a different, finite figure.
@@ -144,14 +144,14 @@ def test_stream_loss_is_the_cross_entropy_of_one_continuous_pass():
 
 def test_blas_warm_up_runs_once_per_thread_and_changes_no_result():
     import threading
-    step = S.StepLSTM(M.numpy_weights(random_model()))
+    step = numpy_lstm.StepLSTM(model.numpy_weights(random_model()))
     ids = np.random.default_rng(4).integers(0, V, size=(16, 20))
     results = {}
 
     def run(name, pretend_warm):
         if pretend_warm:
-            S._warmed.done = True  # this thread skips the warm-up
-        results[name] = (step.feed(ids)[0], getattr(S._warmed, "done", False))
+            numpy_lstm._warmed.done = True  # this thread skips the warm-up
+        results[name] = (step.feed(ids)[0], getattr(numpy_lstm._warmed, "done", False))
 
     for name, pretend in (("cold", True), ("warm", False)):
         t = threading.Thread(target=run, args=(name, pretend))

@@ -12,23 +12,23 @@ import sys
 import numpy as np
 import pytest
 
-from chargen.train import Batches
+from chargen.batches import Batches
 from conftest import WORDS, env_with_venv, set_params, stage
 
 # Raise RLIMIT_DATA (private writable memory: heap, anonymous maps) to what the process already
 # uses plus CAP, after its imports, then run a stage. Read-only file maps do not count.
 CAPPED = r"""
 import re, resource, runpy, sys
-cap, script = int(sys.argv[1]), sys.argv[2]
-if script.endswith("train.py"):
+cap, module = int(sys.argv[1]), sys.argv[2]
+if module == "stages.train":
     import chargen.train  # TensorFlow and Keras are loaded before the cap is set
 def vmdata():
     return int(re.search(r"VmData:\s+(\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
 resource.setrlimit(resource.RLIMIT_DATA, (vmdata() + cap, resource.RLIM_INFINITY))
 if len(sys.argv) > 3:  # the control: materialise a file of this size in memory under the same cap
     open(sys.argv[3], "rb").read()
-sys.argv = [script]
-runpy.run_path(script, run_name="__main__")
+sys.argv = [module]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
 """
 
 MB = 1 << 20
@@ -101,8 +101,8 @@ def small_thread_stacks():
     resource.setrlimit(resource.RLIMIT_STACK, (MB, resource.getrlimit(resource.RLIMIT_STACK)[1]))
 
 
-def capped(project, cap: int, script: str, control=None) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-c", CAPPED, str(cap), script] + ([str(control)] if control else [])
+def capped(project, cap: int, module: str, control=None) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-c", CAPPED, str(cap), module] + ([str(control)] if control else [])
     return subprocess.run(args, cwd=project, capture_output=True, text=True, env=env_with_venv(), timeout=900,
                           preexec_fn=small_thread_stacks)
 
@@ -117,17 +117,17 @@ def test_corpus_larger_than_the_memory_cap_trains(project, tmp_path):
                            "prepare.val_fraction": 0.002, "train.steps_per_epoch": 20, "train.epochs": 2,
                            "train.batch_size": 64})
     assert stage(project, "download").returncode == 0  # a plain copy (DVC would also cache it)
-    control = capped(project, cap, "stages/prepare.py", control=corpus)
+    control = capped(project, cap, "stages.prepare", control=corpus)
     assert control.returncode != 0 and "MemoryError" in control.stderr  # the cap holds
 
-    res = capped(project, cap, "stages/prepare.py")
+    res = capped(project, cap, "stages.prepare")
     assert res.returncode == 0, res.stderr
     meta = json.loads((project / "metrics/prepare.json").read_text())
     assert meta["train_chars"] + meta["val_chars"] >= size * 0.99
     dataset = project / "data/prepared/dataset.npz"
     assert dataset.stat().st_size > size  # the ids are stored, one byte per char, uncompressed
 
-    res = capped(project, cap, "stages/train.py")
+    res = capped(project, cap, "stages.train")
     assert res.returncode == 0, res.stderr[-2000:]
     history = (project / "metrics/train_history.csv").read_text().splitlines()
     assert len(history) == 3  # header + 2 epochs of 20 steps

@@ -5,9 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from chargen import data as D
-from chargen import select as SEL
-from chargen import train as TR
+from chargen import bundle, checkpoints, select, train
+from chargen.dataset import load_dataset
 from chargen.io import ChargenError
 
 CFG = dict(objective="sequence", input="embedding", embedding_dim=8, layers=1, units=16, dropout=0.0,
@@ -23,26 +22,26 @@ def logs():
 def test_trains_checkpoints_and_resumes(tmp_path, dataset):
     ckpt = tmp_path / "ckpt"
     lines, log = logs()
-    s1 = TR.train(dict(CFG, epochs=2), 1, dataset, ckpt, log=log)
+    s1 = train.train(dict(CFG, epochs=2), 1, dataset, ckpt, log=log)
     assert s1["epochs_run"] == 2 and sorted(p.name for p in ckpt.glob("epoch_*")) == [
         "epoch_0001.weights.h5", "epoch_0002.weights.h5"]
     assert [p.name for p in ckpt.glob("resume_*.keras")] == ["resume_0002.keras"]
     # Raising epochs (not fingerprinted under a constant schedule) continues where it stopped.
     lines, log = logs()
-    s2 = TR.train(dict(CFG, epochs=4), 1, dataset, ckpt, log=log)
+    s2 = train.train(dict(CFG, epochs=4), 1, dataset, ckpt, log=log)
     assert "resuming from epoch 2" in lines[0]
-    hist = TR.read_history(ckpt / "history.csv")
+    hist = checkpoints.read_history(ckpt / "history.csv")
     assert [r["epoch"] for r in hist] == [1, 2, 3, 4] and s2["epochs_run"] == 4
     assert hist[3]["train_loss"] < hist[0]["train_loss"]
     assert abs(hist[0]["val_bpc"] - hist[0]["val_loss"] / np.log(2)) < 1e-5
 
 
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path, dataset):
-    TR.train(dict(CFG, epochs=3), 5, dataset, tmp_path / "a", log=lambda *_: None)
-    TR.train(dict(CFG, epochs=1), 5, dataset, tmp_path / "b", log=lambda *_: None)
-    TR.train(dict(CFG, epochs=3), 5, dataset, tmp_path / "b", log=lambda *_: None)
-    a = TR.read_history(tmp_path / "a" / "history.csv")
-    b = TR.read_history(tmp_path / "b" / "history.csv")
+    train.train(dict(CFG, epochs=3), 5, dataset, tmp_path / "a", log=lambda *_: None)
+    train.train(dict(CFG, epochs=1), 5, dataset, tmp_path / "b", log=lambda *_: None)
+    train.train(dict(CFG, epochs=3), 5, dataset, tmp_path / "b", log=lambda *_: None)
+    a = checkpoints.read_history(tmp_path / "a" / "history.csv")
+    b = checkpoints.read_history(tmp_path / "b" / "history.csv")
     assert [r["epoch"] for r in b] == [1, 2, 3]
     for ra, rb in zip(a, b):
         assert abs(ra["val_loss"] - rb["val_loss"]) < 1e-4, (a, b)
@@ -50,9 +49,9 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, dataset):
 
 def test_other_params_never_resume(tmp_path, dataset):
     ckpt = tmp_path / "ckpt"
-    TR.train(dict(CFG, epochs=1), 1, dataset, ckpt, log=lambda *_: None)
+    train.train(dict(CFG, epochs=1), 1, dataset, ckpt, log=lambda *_: None)
     lines, log = logs()
-    TR.train(dict(CFG, epochs=1, units=12), 1, dataset, ckpt, log=log)
+    train.train(dict(CFG, epochs=1, units=12), 1, dataset, ckpt, log=log)
     assert "other params or data" in lines[0] and not any("resuming" in x for x in lines)
     assert json.loads((ckpt / "fingerprint.json").read_text())["train"]["units"] == 12
     assert (tmp_path / "ckpt.prev" / "epoch_0001.weights.h5").exists()  # the old run is kept aside
@@ -60,47 +59,47 @@ def test_other_params_never_resume(tmp_path, dataset):
 
 def test_half_written_epoch_is_discarded(tmp_path, dataset):
     ckpt = tmp_path / "ckpt"
-    TR.train(dict(CFG, epochs=2), 1, dataset, ckpt, log=lambda *_: None)
+    train.train(dict(CFG, epochs=2), 1, dataset, ckpt, log=lambda *_: None)
     # As if killed after epoch 3's files were written but before its history row (the commit).
     (ckpt / "epoch_0003.weights.h5").write_bytes(b"partial")
     (ckpt / "resume_0003.keras").write_bytes(b"partial")
     fp = json.loads((ckpt / "fingerprint.json").read_text())
-    done, hist = TR.prepare_checkpoints(ckpt, fp, print)
+    done, hist = checkpoints.prepare_checkpoints(ckpt, fp, print)
     assert done == 2 and len(hist) == 2
     assert not (ckpt / "epoch_0003.weights.h5").exists() and not (ckpt / "resume_0003.keras").exists()
 
 
 def test_early_stopping_from_history():
     h = [{"val_loss": v} for v in (3.0, 2.0, 2.1, 2.2)]
-    assert TR.early_stop_due(h, 2) and not TR.early_stop_due(h, 3) and not TR.early_stop_due(h, 0)
+    assert checkpoints.early_stop_due(h, 2) and not checkpoints.early_stop_due(h, 3) and not checkpoints.early_stop_due(h, 0)
 
 
 def test_select_picks_the_lowest_stream_loss_and_is_loadable_alone(tmp_path, dataset):
     ckpt = tmp_path / "ckpt"
-    TR.train(dict(CFG, epochs=3), 1, dataset, ckpt, log=lambda *_: None)
+    train.train(dict(CFG, epochs=3), 1, dataset, ckpt, log=lambda *_: None)
     out = tmp_path / "best"
-    res = SEL.select(ckpt, dataset, out, average=2)
+    res = select.select(ckpt, dataset, out, average=2)
     assert res["candidates"] == 3 and res["val_bpc"] <= res["best_single_val_bpc"]
-    model, vocab, config = SEL.load_best(out)
-    ds = D.load_dataset(dataset)
+    model, vocab, config = bundle.load_bundle(out)
+    ds = load_dataset(dataset)
     assert vocab == ds["vocab"] and config["lowercase"] is True
-    assert abs(SEL.val_loss(model, ds["val_ids"]) - res["val_loss_nats"]) < 1e-4
+    assert abs(select.val_loss(model, ds["val_ids"]) - res["val_loss_nats"]) < 1e-4
     # A damaged model folder is a one-line error, not a traceback.
     (out / "model.keras").write_bytes(b"not a zip")
     with pytest.raises(ChargenError, match="cannot load model"):
-        SEL.load_best(out)
+        bundle.load_bundle(out)
 
 
 def test_no_checkpoints_is_a_clear_error(tmp_path, dataset):
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "fingerprint.json").write_text(json.dumps({"train": CFG, "vocab_size": 0}))
     with pytest.raises(ChargenError, match="another dataset|no finished checkpoint"):
-        SEL.select(tmp_path / "ckpt", dataset, tmp_path / "best")
+        select.select(tmp_path / "ckpt", dataset, tmp_path / "best")
 
 
 def test_samples_during_training(tmp_path, dataset):
     lines, log = logs()
-    TR.train(dict(CFG, epochs=2, sample_every=2), 1, dataset, tmp_path / "ckpt", log=log)
+    train.train(dict(CFG, epochs=2, sample_every=2), 1, dataset, tmp_path / "ckpt", log=log)
     files = sorted(p.name for p in (tmp_path / "ckpt" / "samples").iterdir())
     assert files == ["epoch_0002.txt"]
     body = (tmp_path / "ckpt" / "samples" / "epoch_0002.txt").read_text()
@@ -115,8 +114,8 @@ def test_generator_prompt_checks_and_cli(tmp_path, dataset):
     from chargen.generate import Generator
     from conftest import ROOT, env_with_venv
 
-    TR.train(dict(CFG, epochs=1), 1, dataset, tmp_path / "ckpt", log=lambda *_: None)
-    SEL.select(tmp_path / "ckpt", dataset, tmp_path / "best")
+    train.train(dict(CFG, epochs=1), 1, dataset, tmp_path / "ckpt", log=lambda *_: None)
+    select.select(tmp_path / "ckpt", dataset, tmp_path / "best")
     gen = Generator(tmp_path / "best")
     with pytest.raises(ChargenError, match="outside the model's vocabulary: '€'"):
         gen.encode_prompt("the €")

@@ -1,4 +1,4 @@
-"""Vocabulary, ids, windows and the prepared-dataset file (.npz, no pickles)."""
+"""The prepared dataset: vocabulary, ids, windows and the .npz file that holds them (no pickles)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,105 @@
+"""Training batches: windows (inputs, targets) cut from the prepared token ids, shuffled per pass
+by a seeded, recomputed order, so a corpus larger than memory needs no stored permutation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chargen.dataset import n_windows, windows
+from chargen.quiet import keras
+
+
+class Batches(keras.utils.PyDataset):
+    """Batches of windows (inputs, targets) read from a token stream (an array or a memory map).
+
+    Windows start every `stride` chars. Without a seed (validation) they come in order. With
+    one, each pass over the text is a seeded shuffle that is recomputed, never stored: the
+    windows are cut into blocks of BLOCK, the blocks are visited in a random order and each
+    block's windows in a random order, and with `shift` every window of the pass moves by a
+    random offset below the stride (the text is cut at different places each pass). Memory is
+    O(BLOCK) whatever the size of the corpus; a text of fewer than BLOCK windows (32 M chars at
+    stride 32, so every Gutenberg book) gets a full shuffle.
+
+    An epoch is one pass, or with `steps` that many batches, continuing through the passes
+    (pass boundaries fall inside epochs), so huge corpora get checkpoints every `steps` batches.
+    Epoch e always holds the same batches, so a resumed run sees what an uninterrupted one saw.
+    """
+
+    BLOCK = 1 << 20
+
+    def __init__(self, ids, stride, seq_length, batch_size, objective, seed=None, shift=0, steps=0):
+        super().__init__()
+        self.ids, self.stride, self.seq_length = ids, int(stride), int(seq_length)
+        self.batch_size, self.objective, self.seed = int(batch_size), objective, seed
+        self.shift, self.steps = int(shift), int(steps)
+        self.n = n_windows(len(ids), self.seq_length, self.stride)
+        self.per_pass = max(1, math.ceil(self.n / self.batch_size))
+        self._pass = self._block = (None, None)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.steps or self.per_pass
+
+    def _pass_plan(self, p: int):
+        """(offset, windows in the pass, order): order is None (in text order), one permutation,
+        or (block order, block sizes, where each block starts in the pass)."""
+        if self._pass[0] != p:
+            offset, n, order = 0, self.n, None
+            if self.seed is not None:
+                rng = np.random.default_rng([self.seed, p])
+                if self.shift > 1:
+                    offset = int(rng.integers(self.shift))
+                    n = n_windows(len(self.ids), self.seq_length, self.stride, offset)
+                if n <= self.BLOCK:
+                    order = rng.permutation(n)  # one block: an ordinary full shuffle
+                else:
+                    blocks = rng.permutation(math.ceil(n / self.BLOCK))
+                    sizes = np.minimum(self.BLOCK, n - blocks * self.BLOCK)
+                    order = (blocks, sizes, np.concatenate([[0], np.cumsum(sizes)]))
+            self._pass = (p, (offset, n, order))
+        return self._pass[1]
+
+    def _block_order(self, p: int, block: int, size: int) -> np.ndarray:
+        if self._block[0] != (p, block):
+            self._block = ((p, block), np.random.default_rng([self.seed, p, block + 1]).permutation(size))
+        return self._block[1]
+
+    def _window_indices(self, p: int, lo: int, hi: int) -> np.ndarray:
+        """Window numbers (in text order) at positions lo..hi-1 of pass p."""
+        offset, n, order = self._pass_plan(p)
+        hi = min(hi, n)
+        if lo >= hi:  # a shifted pass can have one window fewer than the base grid
+            lo, hi = max(0, n - self.batch_size), n
+        if order is None:
+            return np.arange(lo, hi)
+        if isinstance(order, np.ndarray):
+            return order[lo:hi]
+        blocks, sizes, bounds = order
+        parts, pos = [], lo
+        while pos < hi:
+            k = int(np.searchsorted(bounds, pos, side="right") - 1)
+            end = min(hi, int(bounds[k + 1]))
+            inner = self._block_order(p, int(blocks[k]), int(sizes[k]))
+            parts.append(int(blocks[k]) * self.BLOCK + inner[pos - bounds[k]:end - bounds[k]])
+            pos = end
+        return np.concatenate(parts)
+
+    def starts(self, i: int) -> np.ndarray:
+        """Text offsets of the windows in batch i of the current epoch."""
+        g = self.epoch * self.steps + i if self.steps else i
+        p = g // self.per_pass if self.steps else self.epoch
+        b = g % self.per_pass
+        idx = self._window_indices(p, b * self.batch_size, (b + 1) * self.batch_size)
+        offset = self._pass_plan(p)[0]
+        return offset + idx.astype(np.int64) * self.stride
+
+    def __getitem__(self, i):
+        w = windows(self.ids, self.starts(i), self.seq_length).astype("int32")
+        x = w[:, :-1]
+        y = w[:, 1:] if self.objective == "sequence" else w[:, -1]
+        return x, y

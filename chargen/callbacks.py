@@ -1,0 +1,113 @@
+"""The training callbacks: commit an epoch to the checkpoint folder, and mirror the committed
+history into dvclive (metrics/live/) for `dvc exp show` during a run."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from chargen.batches import Batches
+from chargen.checkpoints import early_stop_due, epoch_of, history_csv, resume_name, weights_name
+from chargen.io import ChargenError, atomic_path, write_text
+from chargen.model import LN2, save_model
+from chargen.quiet import keras
+
+
+class EpochCommit(keras.callbacks.Callback):
+    """At each epoch end: weights, resumable model, history (the commit), then early stopping.
+
+    Early stopping is decided from the saved history rather than in-memory counters, so it
+    behaves the same whether or not the run was interrupted and resumed.
+    """
+
+    def __init__(self, ckpt: Path, history: list[dict], patience: int, batches: Batches,
+                 on_history=None, log=print, sampler=None, write=True):
+        super().__init__()
+        self.ckpt, self.history, self.patience = ckpt, history, patience
+        self.batches, self.on_history, self.log, self.sampler = batches, on_history, log, sampler
+        self.write = write  # False on the non-chief workers of a multi-host run: they keep the history only
+        self.seconds = []  # per epoch trained in this process (a timing: kept out of the history)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.t0
+        e = epoch + 1
+        lr = self.model.optimizer.learning_rate
+        row = {
+            "epoch": e,
+            "train_loss": float(logs["loss"]),
+            "val_loss": float(logs["val_loss"]),
+            "train_bpc": float(logs["loss"]) / LN2,
+            "val_bpc": float(logs["val_loss"]) / LN2,
+            "learning_rate": float(np.asarray(lr)),
+        }
+        if not all(math.isfinite(row[k]) for k in ("train_loss", "val_loss")):
+            raise ChargenError(
+                f"training diverged at epoch {e} (loss {row['train_loss']}); lower train.learning_rate "
+                f"or set train.clipnorm"
+            )
+        self.seconds.append(seconds)
+        if not self.write:
+            self.history.append(row)
+        else:
+            self.commit(e, row)
+        self.log(f"epoch {e}: train {row['train_bpc']:.4f} bpc, val {row['val_bpc']:.4f} bpc, {seconds:.1f} s")
+        if self.sampler:
+            self.sampler(self.model, e)
+        if self.on_history:
+            self.on_history(self.history)
+        if early_stop_due(self.history, self.patience):
+            self.log(f"early stop: no val improvement in {self.patience} epochs")
+            self.model.stop_training = True
+
+    def commit(self, e: int, row: dict) -> None:
+        try:
+            with atomic_path(self.ckpt / weights_name(e)) as tmp:
+                self.model.save_weights(tmp)
+            with atomic_path(self.ckpt / resume_name(e)) as tmp:
+                save_model(self.model, tmp)
+            self.history.append(row)
+            write_text(self.ckpt / "history.csv", history_csv(self.history))
+            for p in self.ckpt.glob("resume_*.keras"):
+                if epoch_of(p) != e:
+                    p.unlink()
+        except OSError as exc:
+            raise ChargenError(f"cannot write checkpoint in {self.ckpt}: {exc.strerror or exc}; "
+                               f"free disk space or fix permissions, then dvc repro resumes") from None
+
+
+class LiveLog:
+    """Per-epoch metrics through dvclive (metrics/live/), for `dvc exp show` during a run.
+
+    The committed history is the one record of what was trained, so the dvclive folder is
+    rebuilt from it when a run starts and then extended one committed epoch at a time. After a
+    kill and resume it therefore never holds an epoch that was not committed, nor misses one;
+    dvclive's own resume reads its step from its own files, which can be an epoch ahead of
+    or behind the checkpoints. Steps are epoch numbers (1-based).
+    """
+
+    FIELDS = ("train_bpc", "val_bpc", "learning_rate")
+
+    def __init__(self, folder):
+        self.folder, self.live, self.logged = Path(folder), None, 0
+
+    def __call__(self, history: list[dict]) -> None:
+        if self.live is None:
+            from dvclive import Live
+
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.live = Live(str(self.folder), dvcyaml=False, save_dvc_exp=False, resume=False, report=None)
+        for row in history[self.logged:]:
+            self.live.step = int(row["epoch"])
+            for k in self.FIELDS:
+                self.live.log_metric(k, round(float(row[k]), 6))
+            self.live.log_metric("epoch", int(row["epoch"]), plot=False)
+            self.live.next_step()
+        self.logged = len(history)

@@ -105,11 +105,32 @@ def committed_epoch(ckpt: Path, fp: dict) -> tuple[int, list[dict]]:
     return last_commit(ckpt) if fingerprint_id(ckpt) == fp["id"] else (0, [])
 
 
+def set_aside(ckpt: Path, fp: dict, log) -> None:
+    """Checkpoints of other params or data are never resumed, and never lost: they are kept in
+    `<folder>.prev/<their fingerprint id>/`, one folder per fingerprint. When params change back,
+    the folder kept for them is put back and training resumes where it stopped."""
+    kept = ckpt.with_name(ckpt.name + ".prev")
+    if (kept / "fingerprint.json").is_file():  # the older layout: one generation, directly in .prev
+        old = kept.with_name(kept.name + ".old")
+        kept.rename(old)
+        kept.mkdir()
+        old.rename(kept / (fingerprint_id(old) or "unknown"))
+    kept.mkdir(exist_ok=True)
+    place = kept / (fingerprint_id(ckpt) or "unknown")
+    shutil.rmtree(place, ignore_errors=True)  # the same fingerprint: this copy is the newer one
+    ckpt.rename(place)
+    log(f"checkpoints in {ckpt} came from other params or data; kept them in {place}")
+    earlier = kept / fp["id"]
+    if earlier.is_dir():
+        earlier.rename(ckpt)
+        log(f"put back the checkpoints of these params and data from {earlier}")
+
+
 def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
     """Make the folder ready for this fingerprint; return (epochs already done, their history).
 
-    Checkpoints from other params or data are never resumed: the folder is moved aside to
-    `<folder>.prev` (one generation kept) and training starts afresh.
+    Checkpoints from other params or data are set aside (see `set_aside`); training starts
+    afresh or from the checkpoints kept for this fingerprint.
     """
     fp_file = ckpt / "fingerprint.json"
     if ckpt.exists() and not ckpt.is_dir():
@@ -117,12 +138,8 @@ def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
     if ckpt.is_dir():
         for stale in ckpt.glob(".*.tmp"):  # temporaries of a killed run
             shutil.rmtree(stale, ignore_errors=True)
-    if ckpt.exists() and any(ckpt.iterdir()):
-        if fingerprint_id(ckpt) != fp["id"]:
-            prev = ckpt.with_name(ckpt.name + ".prev")
-            shutil.rmtree(prev, ignore_errors=True)
-            ckpt.rename(prev)
-            log(f"checkpoints in {ckpt} came from other params or data; moved them to {prev}, starting afresh")
+    if ckpt.exists() and any(ckpt.iterdir()) and fingerprint_id(ckpt) != fp["id"]:
+        set_aside(ckpt, fp, log)
     try:
         ckpt.mkdir(parents=True, exist_ok=True)
         if not fp_file.exists():

@@ -3,6 +3,7 @@
 import hashlib
 import http.server
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if self.path.startswith("/slow/"):  # a byte every 0.3 s: each read is quick, the whole is not
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(0.3)
+            return
         self.wfile.write(body)
 
     def log_message(self, *a):
@@ -89,8 +96,9 @@ def test_html_error_page_with_status_200_is_rejected(server, tmp_path):
 def test_checksum_mismatch_is_refused_and_not_cached(server, tmp_path):
     srv, h = server
     h.routes["/files/11.txt"] = (200, BOOK)
-    with pytest.raises(ChargenError, match="sha256 .* not the pinned"):
+    with pytest.raises(ChargenError, match="sha256 .* not the pinned") as err:
         fetch_book(11, cfg(srv, tmp_path, sha256="0" * 64))
+    assert f"has sha256 {hashlib.sha256(BOOK).hexdigest()}, not the pinned {'0' * 64}" in str(err.value)  # all 64
     assert not (tmp_path / "cache" / "pg11.txt").exists()
     good = hashlib.sha256(BOOK).hexdigest()
     assert fetch_book(11, cfg(srv, tmp_path, sha256={11: good}))[0] == BOOK
@@ -114,6 +122,30 @@ def test_mirror_needs_no_network(tmp_path):
     # Not in the mirror, and the network is unreachable: a clear error naming the fix.
     with pytest.raises(ChargenError, match="could not download.*download.mirror"):
         fetch_book(12, c)
+
+
+def test_a_trickling_server_cannot_outlast_the_timeout(server, tmp_path):
+    """download.timeout bounds a whole attempt, not each read: 100 bytes at one per 0.3 s would
+    take 30 s; with timeout 1 and no retry the attempt gives up after about 1 s."""
+    srv, h = server
+    h.routes["/slow/11.txt"] = (200, b"x" * 100)
+    url = f"http://127.0.0.1:{srv.server_address[1]}/slow/{{id}}.txt"
+    t0 = time.monotonic()
+    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 1 s.*after 1 tries"):
+        fetch_book(11, cfg(srv, tmp_path, url=url, timeout=1, retries=0))
+    assert time.monotonic() - t0 < 3
+
+
+def test_an_html_page_in_the_mirror_names_the_file_to_replace(tmp_path):
+    m = tmp_path / "mirror"
+    m.mkdir()
+    (m / "pg5.txt").write_bytes(b"<!DOCTYPE html><html><body>Saved from a browser</body></html>")
+    c = {"url": "http://127.0.0.1:9/{id}", "mirror": str(m), "sha256": "", "cache_dir": "",
+         "timeout": 1, "retries": 0, "max_bytes": 10_000}
+    with pytest.raises(ChargenError) as err:
+        fetch_book(5, c)
+    assert str(err.value) == (f"{m / 'pg5.txt'} is an HTML page, not a plain-text book: replace it with the "
+                              f"plain-text book (pg5.txt from Project Gutenberg) or delete it")
 
 
 def test_relative_params_paths_mean_the_same_folder_in_an_experiment_copy(tmp_path):

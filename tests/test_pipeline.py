@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from conftest import MIRROR, dvc, env_with_venv, set_params, stage
+from conftest import MIRROR, dvc, env_with_venv, git, make_text, set_params, stage
 
 STAGES = ["download", "prepare", "train", "select", "generate", "evaluate"]
 
@@ -60,6 +60,22 @@ def test_repro_outputs_and_rerun_rules(project):
     # Nothing changed: nothing runs.
     out = dvc(project, "repro").stdout
     assert ran(out) == [] and "didn't change" in out
+
+    # A typo is caught although no stage is stale, and a bad value stops `dvc exp run` before DVC
+    # removes any stage's outputs: check_params runs first whenever params.yaml changes.
+    kept = {f: (project / f).read_bytes() for f in ("metrics/train.json", "metrics/train_history.csv",
+                                                     "metrics/live/metrics.json", "samples/samples.json")}
+    with open(project / "params.yaml", "a") as fh:
+        fh.write("trian:\n  epochs: 3\n")
+    res = dvc(project, "repro", check=False)
+    assert res.returncode != 0 and "error: params.yaml: unknown key 'trian'; did you mean 'train'?" in res.stderr
+    git(project, "checkout", "--", "params.yaml")
+    res = dvc(project, "exp", "run", "-S", "train.epochs=-1", check=False)
+    assert res.returncode != 0 and "error: params.yaml: train.epochs = -1 is not allowed" in res.stderr
+    assert ran(res.stdout) == [] and {f: (project / f).read_bytes() for f in kept} == kept
+    git(project, "checkout", "--", "params.yaml")  # DVC leaves the bad value there
+    assert ran(dvc(project, "repro").stdout) == []  # check_params is restored from DVC's run cache
+    assert "Data and pipelines are up to date" in dvc(project, "status").stdout
 
     # A generate param re-runs generate only.
     set_params(project, **{"generate.temperature": 0.5})
@@ -153,3 +169,38 @@ def test_killed_training_resumes_from_the_last_finished_epoch(project):
     hist = (project / "metrics/train_history.csv").read_text().strip().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in hist] == list(range(1, 9))
     assert f"epoch {done_before}:" not in out  # finished epochs are not trained again
+
+
+def test_prepare_refuses_or_warns_about_what_would_spoil_the_text(project):
+    # A Windows-1252 file declared latin-1: its curly quotes would become C1 control characters.
+    text = ("\u201cCurious,\u201d said Alice \u2014 " + make_text(9000, 4)).encode("cp1252")
+    (project / "texts/cp1252.txt").write_bytes(text)
+    set_params(project, **{"download.text": "texts/cp1252.txt", "prepare.encoding": "latin-1"})
+    assert stage(project, "download").returncode == 0
+    res = stage(project, "prepare")
+    assert res.returncode == 1 and res.stderr.strip().splitlines() == [
+        "error: data/raw/target_cp1252.txt read as latin-1 holds control characters U+0093, U+0094, U+0097, "
+        "which cp1252 uses for curly quotes and dashes; set prepare.encoding: cp1252"]
+    assert not (project / "data/prepared/dataset.npz").exists()
+    set_params(project, **{"prepare.encoding": "cp1252"})
+    res = stage(project, "prepare")
+    assert res.returncode == 0 and res.stderr == ""
+    with np.load(project / "data/prepared/dataset.npz", allow_pickle=False) as z:
+        assert '"' in set(z["vocab"].tolist()) and not any(0x80 <= ord(c) < 0xA0 for c in z["vocab"].tolist())
+
+    # Long runs of spaces are cut to prepare.max_space_run (0 keeps them).
+    padded = "contents" + " " * 300 + "page 1\n" + make_text(9000, 4)
+    (project / "texts/padded.txt").write_text(padded, encoding="utf-8")
+    set_params(project, **{"download.text": "texts/padded.txt", "prepare.encoding": "utf-8"})
+    assert stage(project, "download").returncode == 0 and stage(project, "prepare").returncode == 0
+    whole = json.loads((project / "metrics/prepare.json").read_text())["chars"]
+    set_params(project, **{"prepare.max_space_run": 8})
+    assert stage(project, "prepare").returncode == 0
+    assert json.loads((project / "metrics/prepare.json").read_text())["chars"] == whole - 292
+
+    # A Gutenberg book used whole: a warning says its licence lands in the validation split.
+    set_params(project, **{"download.text": "", "prepare.strip_gutenberg": False, "prepare.max_space_run": 0})
+    assert stage(project, "download").returncode == 0
+    res = stage(project, "prepare")
+    assert res.returncode == 0 and "prepare.strip_gutenberg is false but data/raw/pg11.txt has Project " \
+        "Gutenberg markers" in res.stderr and "licence is where the validation split is" in res.stderr

@@ -54,7 +54,18 @@ def test_other_params_never_resume(tmp_path, dataset):
     train.train(dict(CFG, epochs=1, units=12), 1, dataset, ckpt, log=log)
     assert "other params or data" in lines[0] and not any("resuming" in x for x in lines)
     assert json.loads((ckpt / "fingerprint.json").read_text())["train"]["units"] == 12
-    assert (tmp_path / "ckpt.prev" / "epoch_0001.weights.h5").exists()  # the old run is kept aside
+    (kept,) = (tmp_path / "ckpt.prev").iterdir()  # the old run, kept aside under its fingerprint id
+    first = checkpoints.fingerprint_id(kept)
+    assert kept.name == first and (kept / "epoch_0001.weights.h5").exists()
+
+    # Back to the first params: their checkpoints are put back and resumed, not retrained; the
+    # second run's are kept in turn. Nothing is lost either way.
+    lines, log = logs()
+    train.train(dict(CFG, epochs=1), 1, dataset, ckpt, log=log)
+    assert any("put back the checkpoints" in x for x in lines) and any("resuming from epoch 1" in x for x in lines)
+    assert checkpoints.fingerprint_id(ckpt) == first
+    (kept,) = (tmp_path / "ckpt.prev").iterdir()  # now the units=12 run
+    assert kept.name == checkpoints.fingerprint_id(kept) != first
 
 
 def test_half_written_epoch_is_discarded(tmp_path, dataset):

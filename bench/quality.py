@@ -56,6 +56,7 @@ def run(name, overrides, workdir: Path, mirror: Path) -> dict:
                               stderr=subprocess.STDOUT).returncode:
                 return {"error": f"{stage} failed, see {log}"}
     m = {f: json.loads((proj / "metrics" / f"{f}.json").read_text()) for f in ("train", "select", "eval")}
+    m["train"].update(json.loads((proj / "metrics/run/train.json").read_text()))  # timings, device
     return m
 
 
@@ -83,13 +84,13 @@ def main():
                 continue
             t, e = m["train"], m["eval"]
             print(f"| {name} | {t['train_seconds']:.0f} | {t['seconds_per_epoch']:.1f} | "
-                  f"{t['epochs_run']} ({t['best_epoch']}) | {e['model_bpc']:.3f} | "
-                  f"{e.get('model_dynamic_bpc', float('nan')):.3f} | {e.get('model_mix_bpc', float('nan')):.3f} | "
+                  f"{t['epochs_run']} ({t['best_epoch']}) | {e['lstm']:.3f} | "
+                  f"{e.get('lstm_dynamic', float('nan')):.3f} | {e.get('lstm_mix', float('nan')):.3f} | "
                   f"{t['device']} ({t['backend']}) |", flush=True)
     for name, m in results.items():  # compressors see the same training text as that model
         if "eval" in m:
             print(f"\ncompressors, {name}'s split (bits/char): " + ", ".join(
-                f"{k[:-4]} {v:.3f}" for k, v in m["eval"].items() if k.endswith("_bpc") and not k.startswith("model")))
+                f"{k} {v:.3f}" for k, v in m["eval"].items() if not k.startswith(("lstm", "ngram"))))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

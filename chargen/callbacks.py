@@ -93,7 +93,7 @@ class LiveLog:
     or behind the checkpoints. Steps are epoch numbers (1-based).
     """
 
-    FIELDS = ("train_bpc", "val_bpc", "learning_rate")
+    FIELDS = ("train_bpc", "val_bpc")  # the learning rate is in the history's plot
 
     def __init__(self, folder):
         self.folder, self.live, self.logged = Path(folder), None, 0
@@ -108,6 +108,5 @@ class LiveLog:
             self.live.step = int(row["epoch"])
             for k in self.FIELDS:
                 self.live.log_metric(k, round(float(row[k]), 6))
-            self.live.log_metric("epoch", int(row["epoch"]), plot=False)
             self.live.next_step()
         self.logged = len(history)

@@ -1,4 +1,5 @@
-"""Held-out bits per character of the model, beside classic compressors on the same split.
+"""Held-out bits per character of the model, beside classic compressors on the same split
+(metrics/eval.json: every figure is in bits per validation character).
 
 A compressor's figure is conditional: bits(train + validation) - bits(train), divided by the
 number of validation characters, so it too may learn from the training text first. The model

@@ -81,11 +81,22 @@ def compile_model(model: keras.Model, cfg: dict, steps_per_epoch: int) -> None:
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
+def _renumber_shared_objects(node, ids: dict):
+    """Keras writes `shared_object_id` as Python's id() of the object, a memory address; number
+    them in order of appearance instead (the same sharing, the same bytes every time)."""
+    if isinstance(node, dict):
+        return {k: (ids.setdefault(v, len(ids) + 1) if k == "shared_object_id" else _renumber_shared_objects(v, ids))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_renumber_shared_objects(v, ids) for v in node]
+    return node
+
+
 def save_model(model: keras.Model, path) -> None:
     """`model.save`, then the .keras zip rewritten without what changes from save to save (the
-    date in metadata.json, the weights member's timestamp), so the same model always gives the
-    same bytes and DVC sees an unchanged output as unchanged. The weights file inside is already
-    identical for identical weights."""
+    date in metadata.json, memory addresses in config.json, the members' timestamps), so the same
+    model always gives the same bytes and DVC sees an unchanged output as unchanged. The weights
+    file inside is already identical for identical weights."""
     model.save(path)
     with zipfile.ZipFile(path) as src:
         members = [(info, src.read(info)) for info in src.infolist()]
@@ -95,6 +106,8 @@ def save_model(model: keras.Model, path) -> None:
                 meta = json.loads(data)
                 meta.pop("date_saved", None)
                 data = json.dumps(meta).encode()
+            elif info.filename == "config.json":
+                data = json.dumps(_renumber_shared_objects(json.loads(data), {})).encode()
             fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_TIME)
             fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
             dst.writestr(fixed, data)

@@ -30,23 +30,22 @@ def main():
     probs = model_probs(StepLSTM(numpy_weights(model)), val_ids)
     secs = time.perf_counter() - t0
     bpc, n = bits_per_char(probs, targets), len(targets)
-    run = {"scored_chars_per_second": round(n / secs, 1)}
+    run = {"val_chars": n, "scored_chars_per_second": round(n / secs, 1)}
     dyn = {}
     if cfg["dynamic_lr"] > 0:
         t0 = time.perf_counter()
         probs = dynamic_probs(model, val_ids, cfg["dynamic_lr"], cfg["dynamic_segment"])
-        dyn = {"model_dynamic_bpc": round(bits_per_char(probs, targets), 4)}
+        dyn = {"lstm_dynamic": round(bits_per_char(probs, targets), 4)}
         run["dynamic_seconds"] = round(time.perf_counter() - t0, 1)
     mix = {}
     if cfg["ngram_order"] > 0:  # mixed with the dynamic predictions when there are any
         t0 = time.perf_counter()
         ngram = ngram_probs(ds["train_ids"], val_ids, cfg["ngram_order"], len(vocab))
-        mix = {"ngram_bpc": round(bits_per_char(ngram, targets), 4),
-               "model_mix_bpc": round(mix_bpc([probs, ngram], targets, cfg["mix_lr"]), 4)}
+        mix = {"lstm_mix": round(mix_bpc([probs, ngram], targets, cfg["mix_lr"]), 4),
+               "ngram": round(bits_per_char(ngram, targets), 4)}
         run["mix_seconds"] = round(time.perf_counter() - t0, 1)
     comp = compressor_bpc(decode(ds["train_ids"], vocab), decode(ds["val_ids"], vocab))
-    result = {"model_bpc": round(bpc, 4), "model_nats": round(bpc * 0.6931471805599453, 4),
-              **dyn, **mix, "val_chars": n, **{f"{k}_bpc": v for k, v in comp.items()}}
+    result = {"lstm": round(bpc, 4), **dyn, **mix, **comp}
     write_json(METRICS, result)
     write_json(RUN, run)
     print("  ".join(f"{k} {v}" for k, v in result.items()))

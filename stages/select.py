@@ -9,12 +9,15 @@ DATASET = Path("data/prepared/dataset.npz")
 CKPT = Path("models/checkpoints")
 OUT = Path("models/best")
 METRICS = Path("metrics/select.json")
+RUN = Path("metrics/run/select.json")  # the details: what was scored, how many candidates
+COMPARED = ("epoch", "val_bpc", "averaged_val_bpc")  # what `dvc metrics show` and `exp show` compare
 
 
 def main():
     p = read_params()
     result = select(CKPT, DATASET, OUT, p["select"]["average"])
-    write_json(METRICS, result)
+    write_json(METRICS, {k: result[k] for k in COMPARED if k in result})
+    write_json(RUN, {k: v for k, v in result.items() if k not in COMPARED})
     print(f"selected epoch {result['epoch']}: val {result['val_bpc']:.4f} bits/char "
           f"of {result['candidates']} checkpoints")
 

@@ -41,6 +41,13 @@ def gutenberg(body: str, title: str = "A Test Book", style: str = "new") -> str:
     )
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that run DVC end to end on a clone (the `project` fixture) are marked slow."""
+    for item in items:
+        if "project" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 MIRROR = "shared/corpus"  # beside the project, as ../shared/corpus is beside a clone in CI
 
 

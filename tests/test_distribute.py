@@ -70,6 +70,7 @@ def single(dataset, tmp_path):
     return summary
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpus_matches_one_device(dataset, tmp_path, single):
     summary, out = finish(start("mirrored", dataset, tmp_path / "mirrored", "mirrored"))
     assert summary["run"]["strategy"] == "mirrored" and summary["run"]["replicas"] == 2
@@ -89,6 +90,7 @@ def free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_train_together(dataset, tmp_path, single):
     """Worker 0 (the chief) writes the checkpoints; worker 1 computes its half of each batch
     and writes nothing. Both report the same losses as one device."""

@@ -31,7 +31,8 @@ def test_repro_outputs_and_rerun_rules(project):
     assert train["epochs_run"] == 2 and train["best_val_bpc"] > 0 and train["params"] > 0
     assert (project / "metrics/train_history.csv").read_text().startswith("epoch,train_loss,val_loss,train_bpc")
     sel = json.loads((project / "metrics/select.json").read_text())
-    assert sel["candidates"] == 2 and (project / "models/best/model.keras").is_file()
+    assert set(sel) == {"epoch", "val_bpc"} and (project / "models/best/model.keras").is_file()
+    assert json.loads((project / "metrics/run/select.json").read_text())["candidates"] == 2
     gen = json.loads((project / "metrics/generate.json").read_text())
     temps = [0.5, 0.8, 1.0]
     assert gen["samples"] == 2 * len(temps) and gen["chars"] == 120 * len(temps)
@@ -43,14 +44,14 @@ def test_repro_outputs_and_rerun_rules(project):
     assert quality[0].startswith("temperature,real_word_share") and len(quality) == 4
 
     ev = json.loads((project / "metrics/eval.json").read_text())
-    assert ev["model_bpc"] > 0 and ev["val_chars"] == prep["val_chars"] - 1
-    assert {"gzip_bpc", "bzip2_bpc", "xz_bpc", "ppmd6_bpc", "ppmd16_bpc", "model_dynamic_bpc",
-            "ngram_bpc", "model_mix_bpc"} <= set(ev)
+    assert list(ev) == ["lstm", "lstm_dynamic", "lstm_mix", "ngram", "gzip", "bzip2", "xz", "ppmd6", "ppmd16"]
+    assert json.loads((project / "metrics/run/evaluate.json").read_text())["val_chars"] == prep["val_chars"] - 1
     live = json.loads((project / "metrics/live/metrics.json").read_text())
-    assert live["step"] == 2 and live["epoch"] == 2 and live["val_bpc"] > 0
+    assert live == {"step": 2, "train_bpc": live["train_bpc"], "val_bpc": live["val_bpc"]} and live["val_bpc"] > 0
 
     shown = dvc(project, "metrics", "show").stdout
-    assert "best_val_bpc" in shown and "model_bpc" in shown and "chars_per_second" not in shown
+    assert "lstm_dynamic" in shown and "ppmd16" in shown and "chars_per_second" not in shown
+    assert max(len(line) for line in shown.splitlines()) <= 160  # fits a terminal
     plots = json.loads(dvc(project, "plots", "show", "--json").stdout)["data"]
     curves = plots["Loss per epoch (bits per character)"][0]["content"]["data"]["values"]
     assert {v["field"] for v in curves} == {"train_bpc", "val_bpc"} and len(curves) == 4
@@ -86,12 +87,12 @@ def test_repro_outputs_and_rerun_rules(project):
     set_params(project, **{"evaluate.dynamic_lr": 0})
     assert ran(dvc(project, "repro").stdout) == ["evaluate"]
     static = json.loads((project / "metrics/eval.json").read_text())
-    assert "model_dynamic_bpc" not in static
-    assert static["model_bpc"] == ev["model_bpc"] and static["ngram_bpc"] == ev["ngram_bpc"]
-    assert 0 < static["model_mix_bpc"] < static["model_bpc"] + 0.05
+    assert "lstm_dynamic" not in static
+    assert static["lstm"] == ev["lstm"] and static["ngram"] == ev["ngram"]
+    assert 0 < static["lstm_mix"] < static["lstm"] + 0.05
     set_params(project, **{"evaluate.ngram_order": 0})
     assert ran(dvc(project, "repro").stdout) == ["evaluate"]
-    assert not {"ngram_bpc", "model_mix_bpc"} & set(json.loads((project / "metrics/eval.json").read_text()))
+    assert not {"ngram", "lstm_mix"} & set(json.loads((project / "metrics/eval.json").read_text()))
 
     # A train param re-runs train and what follows, never download or prepare.
     set_params(project, **{"train.dropout": 0.1})

@@ -145,3 +145,27 @@ def test_generator_prompt_checks_and_cli(tmp_path, dataset):
     assert res.returncode == 0 and len(res.stdout.splitlines()) >= 2
     res = subprocess.run(cli + ["--prompt", "€"], cwd=ROOT, capture_output=True, text=True, env=env_with_venv())
     assert res.returncode == 1 and res.stderr.strip().startswith("error: prompt has character(s) outside")
+
+
+def test_the_same_model_saves_to_the_same_bytes(tmp_path):
+    """Two processes saving the same model write identical .keras files: no save date, no memory
+    addresses (Keras' shared_object_id), fixed zip timestamps; and the file loads back."""
+    import hashlib
+    import subprocess
+    import sys
+
+    from conftest import ROOT, env_with_venv
+
+    code = (f"import sys, json; sys.path.insert(0, {str(ROOT)!r})\n"
+            "from chargen.model import build, load_model, save_model\n"
+            "from chargen.quiet import keras\n"
+            "keras.utils.set_random_seed(1)\n"
+            "m = build(20, json.loads(sys.argv[2]))\n"
+            "save_model(m, sys.argv[1])\n"
+            "assert load_model(sys.argv[1]).count_params() == m.count_params()\n")
+    digests = []
+    for name in ("a.keras", "b.keras"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / name), json.dumps(CFG)], check=True,
+                       env=env_with_venv())
+        digests.append(hashlib.sha256((tmp_path / name).read_bytes()).hexdigest())
+    assert digests[0] == digests[1]

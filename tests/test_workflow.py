@@ -44,8 +44,8 @@ def test_tuning_loop_and_experiments(project):
     pdiff = dvc(project, "params", "diff", "--md").stdout
     assert "train.dropout" in pdiff and "0.4" in pdiff and "0.1" in pdiff
     mdiff = dvc(project, "metrics", "diff", "--md").stdout
-    assert "metrics/train.json" in mdiff and "best_val_bpc" in mdiff
-    assert "metrics/eval.json" in mdiff and "model_bpc" in mdiff
+    assert "metrics/live/metrics.json" in mdiff and "val_bpc" in mdiff
+    assert "metrics/eval.json" in mdiff and "lstm_dynamic" in mdiff
     pd = json.loads(dvc(project, "plots", "diff", "--json").stdout)
     curves = pd["data"]["Loss per epoch (bits per character)"]
     revs = {v["rev"] for c in curves for v in c["content"]["data"]["values"]}
@@ -58,10 +58,10 @@ def test_tuning_loop_and_experiments(project):
     assert "Ran experiment" in out
     rows = exp_rows(project)
     assert params_of(rows["wide"])["train"]["units"] == 24
-    assert metrics_of(rows["wide"], "metrics/eval.json")["model_bpc"] > 0
-    assert metrics_of(rows["wide"], "metrics/live/metrics.json")["epoch"] == 2
+    assert metrics_of(rows["wide"], "metrics/eval.json")["lstm"] > 0
+    assert metrics_of(rows["wide"], "metrics/live/metrics.json")["step"] == 2
     table = dvc(project, "exp", "show", "--md").stdout
-    assert "wide" in table and "train.units" in table and "model_bpc" in table
+    assert "wide" in table and "train.units" in table and "lstm_dynamic" in table
 
     # Keep a winner: apply it to the workspace, or make it a branch.
     dvc(project, "exp", "apply", "wide")
@@ -106,13 +106,14 @@ def test_queued_swept_and_temporary_experiments(project):
     trained = sorted((params_of(r)["train"]["dropout"], params_of(r)["train"]["units"]) for r in rows.values())
     assert trained == sorted([(0.0, 16), (0.2, 16), (0.4, 12), (0.4, 20), (0.4, 16)]), trained
     for name, row in rows.items():  # a failed run would still be listed, with the committed metrics
-        assert metrics_of(row, "metrics/eval.json")["model_bpc"] > 0, name
-        assert metrics_of(row, "metrics/train.json")["epochs_run"] == 2, name
+        assert metrics_of(row, "metrics/eval.json")["lstm"] > 0, name
+        assert metrics_of(row, "metrics/live/metrics.json")["step"] == 2, name
     assert params_of(rows["temp-run"])["generate"]["top_k"] == 5
     sources = {metrics_of(r, "metrics/prepare.json")["chars"] for r in rows.values()}
     assert len(sources) == 1  # every run read the same mirror file
     table = dvc(project, "exp", "show", "--md", "--only-changed").stdout
     assert "train.dropout" in table and "train.units" in table and "temp-run" in table
+    assert max(len(line) for line in table.splitlines()) <= 160, table  # fits a terminal
 
 
 def test_push_and_pull_through_a_local_remote(project, tmp_path):

@@ -17,7 +17,7 @@ def parse(argv):
     ap = argparse.ArgumentParser(prog="python -m chargen.generate", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--model", default="models/best", help="a model folder written by the select stage")
-    ap.add_argument("--prompt", default="\n", help="text to continue")
+    ap.add_argument("--prompt", default="\n", help="text to continue (default: %(default)r, a newline)")
     ap.add_argument("--prompt-file", help="read the prompt from this UTF-8 file instead of --prompt")
     ap.add_argument("--temperature", type=float, default=DEFAULTS["temperature"],
                     help="sampling temperature; 0 = greedy (always the most likely character)")

@@ -1,4 +1,4 @@
-"""Generating text from a selected model, for the generate stage and from the command line.
+"""Generate text from a trained model folder, streamed to stdout as it is drawn.
 
     python -m chargen.generate --model models/best --prompt "alice was" --temperature 0.7 --length 300
     python -m chargen.generate --model models/best --interactive
@@ -9,84 +9,70 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
-from chargen.bundle import load_bundle
-from chargen.cleaning import normalise
-from chargen.dataset import decode, encode
+from chargen.api import DEFAULTS, METHODS, check_controls, load
 from chargen.io import ChargenError, run_stage
-from chargen.model import numpy_weights
-from chargen.numpy_lstm import StepLSTM
-from chargen.sampling import sample_stateful, sample_window
 
 
-class Generator:
-    """A loaded model ready to sample: the NumPy step function plus the Keras model for `window`."""
+def parse(argv):
+    ap = argparse.ArgumentParser(prog="python -m chargen.generate", description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--model", default="models/best", help="a model folder written by the select stage")
+    ap.add_argument("--prompt", default="\n", help="text to continue (default: %(default)r, a newline)")
+    ap.add_argument("--prompt-file", help="read the prompt from this UTF-8 file instead of --prompt")
+    ap.add_argument("--temperature", type=float, default=DEFAULTS["temperature"],
+                    help="sampling temperature; 0 = greedy (always the most likely character)")
+    ap.add_argument("--top-k", type=int, default=DEFAULTS["top_k"],
+                    help="draw only among the k most likely characters; 0 = off")
+    ap.add_argument("--top-p", type=float, default=DEFAULTS["top_p"],
+                    help="nucleus sampling: the smallest set of characters with this much mass; 1 = off")
+    ap.add_argument("--length", type=int, default=DEFAULTS["length"], help="characters to generate per sample")
+    ap.add_argument("--samples", type=int, default=DEFAULTS["samples"],
+                    help="samples per prompt; sample i is seeded seed + i")
+    ap.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of the first sample")
+    ap.add_argument("--method", choices=METHODS, default=DEFAULTS["method"],
+                    help="stateful: one LSTM step per character; window: the tutorial's re-feed of the "
+                         "last seq_length characters (slow)")
+    ap.add_argument("--show-prompt", action=argparse.BooleanOptionalAction, default=True,
+                    help="print the prompt (as the model reads it: normalised) before each sample")
+    ap.add_argument("--interactive", action="store_true",
+                    help="read prompts line by line from stdin; each answer under its own header")
+    return ap.parse_args(argv)
 
-    def __init__(self, model_dir):
-        self.model, self.vocab, self.config = load_bundle(model_dir)
-        self.step = StepLSTM(numpy_weights(self.model))
-        self.seq_length = self.config["seq_length"]
 
-    def encode_prompt(self, prompt: str) -> np.ndarray:
-        text = normalise(prompt, self.config.get("lowercase", False), self.config.get("fold_typography", False))
-        bad = sorted(set(text) - set(self.vocab))
-        if bad:
-            raise ChargenError(
-                f"prompt has character(s) outside the model's vocabulary: {', '.join(repr(c) for c in bad)}; "
-                f"remove them (the vocabulary has {len(self.vocab)} characters)"
-            )
-        if not text:
-            raise ChargenError("prompt is empty: give at least one character")
-        return encode(text, self.vocab).astype(np.int64)
-
-    def sample(self, prompts: np.ndarray, *, length: int, temperature: float, top_k: int = 0,
-               top_p: float = 1.0, seed: int = 0, method: str = "stateful") -> list[str]:
-        kw = dict(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-        if method == "window":
-            ids = sample_window(self.model, prompts, length, self.seq_length, **kw)
-        else:
-            ids = sample_stateful(self.step, prompts, length, **kw)
-        return [decode(row, self.vocab) for row in ids]
+def write_samples(model, prompt: str, args, seed: int, out=sys.stdout) -> None:
+    """Each sample streamed character by character (flushed), after its prompt if shown."""
+    shown = model.decode(model.encode(prompt))  # refuses a bad prompt before anything is printed
+    for i in range(args.samples):
+        if args.samples > 1:
+            out.write(f"--- sample {i + 1} (seed {seed + i})\n")
+        if args.show_prompt:
+            out.write(shown)
+        out.flush()
+        for ch in model.stream(prompt, length=args.length, temperature=args.temperature, top_k=args.top_k,
+                               top_p=args.top_p, seed=seed + i, method=args.method):
+            out.write(ch)
+            out.flush()
+        out.write("\n")
+        out.flush()
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m chargen.generate", description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="models/best", help="a folder written by the select stage")
-    ap.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
-    ap.add_argument("--prompt-file", help="read the prompt from this UTF-8 file")
-    ap.add_argument("--temperature", type=float, default=0.8)
-    ap.add_argument("--top-k", type=int, default=0)
-    ap.add_argument("--top-p", type=float, default=1.0)
-    ap.add_argument("--length", type=int, default=500)
-    ap.add_argument("--samples", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--method", choices=["stateful", "window"], default="stateful")
-    ap.add_argument("--interactive", action="store_true", help="read prompts line by line from stdin")
-    args = ap.parse_args(argv)
-    if args.temperature < 0 or args.length < 1 or args.samples < 1 or args.top_k < 0 or not 0 < args.top_p <= 1:
-        raise ChargenError("need --temperature >= 0, --length >= 1, --samples >= 1, --top-k >= 0, 0 < --top-p <= 1")
-
-    gen = Generator(args.model)
-    opts = dict(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                method=args.method)
-
-    def once(prompt: str, seed: int):
-        ids = gen.encode_prompt(prompt)
-        texts = gen.sample(np.tile(ids, (args.samples, 1)), seed=seed, **opts)
-        for i, t in enumerate(texts):
-            if args.samples > 1:
-                print(f"--- sample {i + 1} (seed {seed + i})")
-            print(t, flush=True)
-
+    args = parse(argv)
+    check_controls(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                   samples=args.samples, seed=args.seed, method=args.method)
+    model = load(args.model)
     if args.interactive:
-        seed = args.seed
+        seed, n = args.seed, 0
         print("enter a prompt (Ctrl-D to quit)", file=sys.stderr)
         for line in sys.stdin:
+            prompt = line.rstrip("\n") or "\n"
+            n += 1
+            print(f"=== answer {n} to prompt {prompt!r}", flush=True)
             try:
-                once(line.rstrip("\n") or "\n", seed)
+                write_samples(model, prompt, args, seed)
             except ChargenError as exc:
-                print(f"error: {exc}", file=sys.stderr)
+                print(f"error: {exc}", file=sys.stderr, flush=True)
+            print(flush=True)
             seed += args.samples
         return
     prompt = args.prompt
@@ -96,7 +82,7 @@ def main(argv=None):
                 prompt = fh.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise ChargenError(f"cannot read --prompt-file {args.prompt_file}: {exc}") from None
-    once(prompt, args.seed)
+    write_samples(model, prompt, args, args.seed)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,17 @@ import numpy as np
 from chargen.bundle import load_bundle
 from chargen.dataset import decode, load_dataset
 from chargen.evaluate import bits_per_char, compressor_bpc, dynamic_probs, model_probs
-from chargen.io import read_params, run_stage, write_json
+from chargen.io import read_params, run_stage, write_json, write_text
 from chargen.model import numpy_weights
 from chargen.ngram import mix_bpc, ngram_probs
 from chargen.numpy_lstm import StepLSTM
+from chargen.surprisal import surprisal_html
 
 MODEL = Path("models/best")
 DATASET = Path("data/prepared/dataset.npz")
 METRICS = Path("metrics/eval.json")
 RUN = Path("metrics/run/evaluate.json")  # timings: not an output DVC compares
+HTML = Path("metrics/surprisal.html")  # the validation text coloured by surprisal (static model)
 
 
 def main():
@@ -31,6 +33,9 @@ def main():
     secs = time.perf_counter() - t0
     bpc, n = bits_per_char(probs, targets), len(targets)
     run = {"val_chars": n, "scored_chars_per_second": round(n / secs, 1)}
+    bits = -np.log2(np.maximum(probs[np.arange(n), targets], 1e-300))
+    write_text(HTML, surprisal_html(decode(val_ids, vocab), np.concatenate([[np.nan], bits]),
+                                    title="Surprisal of the validation text (models/best)"))
     dyn = {}
     if cfg["dynamic_lr"] > 0:
         t0 = time.perf_counter()

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from chargen.api import load
 from chargen.dataset import decode, load_dataset, random_prompts
-from chargen.generate import Generator
 from chargen.io import ChargenError, atomic_path, params_path, read_params, run_stage, write_json, write_text
 from chargen.sample_stats import quality, words
 
@@ -25,7 +25,7 @@ QUALITY_FIELDS = ["temperature", "real_word_share", "distinct_2", "distinct_3", 
 def main():
     p = read_params()
     cfg, seed = p["generate"], p["seed"]
-    gen = Generator(MODEL)
+    gen = load(MODEL)
     ds = load_dataset(DATASET)
     prompt = cfg["prompt"]
     if cfg["prompt_file"]:
@@ -35,7 +35,7 @@ def main():
             raise ChargenError(f"cannot read generate.prompt_file {cfg['prompt_file']}: "
                                f"{getattr(exc, 'strerror', None) or exc}; fix the path or the file") from None
     if prompt:
-        prompts = np.tile(gen.encode_prompt(prompt), (cfg["samples"], 1))
+        prompts = np.tile(gen.encode(prompt), (cfg["samples"], 1))
     else:
         prompts = random_prompts(ds["val_ids"], cfg["samples"], gen.seq_length, seed)
     train_text = decode(ds["train_ids"], ds["vocab"])
@@ -45,8 +45,8 @@ def main():
     records, metrics, rows, speed, total_chars, total_secs = [], {}, [], {}, 0, 0.0
     for temp in temps:
         t0 = time.perf_counter()
-        texts = gen.sample(prompts, length=cfg["length"], temperature=float(temp), top_k=cfg["top_k"],
-                           top_p=cfg["top_p"], seed=seed, method=cfg["method"])
+        texts = gen.generate(prompts, length=cfg["length"], temperature=float(temp), top_k=cfg["top_k"],
+                             top_p=cfg["top_p"], samples=len(prompts), seed=seed, method=cfg["method"])
         secs = time.perf_counter() - t0
         total_chars += len(texts) * cfg["length"]
         total_secs += secs

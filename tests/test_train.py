@@ -122,27 +122,28 @@ def test_generator_prompt_checks_and_cli(tmp_path, dataset):
     import subprocess
     import sys
 
-    from chargen.generate import Generator
+    from chargen.api import load
     from conftest import ROOT, env_with_venv
 
     train.train(dict(CFG, epochs=1), 1, dataset, tmp_path / "ckpt", log=lambda *_: None)
     select.select(tmp_path / "ckpt", dataset, tmp_path / "best")
-    gen = Generator(tmp_path / "best")
+    gen = load(tmp_path / "best")
     with pytest.raises(ChargenError, match="outside the model's vocabulary: '€'"):
-        gen.encode_prompt("the €")
+        gen.encode("the €")
     # Lowercasing applies to prompts as to the training text.
-    assert (gen.encode_prompt("THE Cat") == gen.encode_prompt("the cat")).all()
+    assert (gen.encode("THE Cat") == gen.encode("the cat")).all()
 
     cli = [sys.executable, "-m", "chargen.generate", "--model", str(tmp_path / "best"), "--length", "40"]
     res = subprocess.run(cli + ["--prompt", "the cat", "--seed", "3"], cwd=ROOT, capture_output=True, text=True,
                          env=env_with_venv())
-    assert res.returncode == 0 and len(res.stdout) == 41
+    assert res.returncode == 0 and len(res.stdout) == len("the cat") + 41 and res.stdout.startswith("the cat")
     again = subprocess.run(cli + ["--prompt", "the cat", "--seed", "3"], cwd=ROOT, capture_output=True, text=True,
                            env=env_with_venv())
     assert again.stdout == res.stdout
     res = subprocess.run(cli + ["--interactive"], input="alice\nthe queen\n", cwd=ROOT, capture_output=True,
                          text=True, env=env_with_venv())
-    assert res.returncode == 0 and len(res.stdout.splitlines()) >= 2
+    assert res.returncode == 0 and "=== answer 1 to prompt 'alice'" in res.stdout
+    assert "=== answer 2 to prompt 'the queen'" in res.stdout
     res = subprocess.run(cli + ["--prompt", "€"], cwd=ROOT, capture_output=True, text=True, env=env_with_venv())
     assert res.returncode == 1 and res.stderr.strip().startswith("error: prompt has character(s) outside")
 

@@ -1,0 +1,103 @@
+"""File sizes and single-stream generation speed of the exports (chargen.export) beside the
+model folder and the NumPy step, for a default-size model.
+
+    python bench/export_speed.py [--model models/best] [--chars 3000]
+
+Without --model (or when it does not exist) it builds a random model of the default size
+(1 layer, 256 units, embedding 64, vocabulary 46): speed does not depend on the weights. Each
+runtime generates greedily, one character per step with its state fed back, batch 1, after a
+short warm-up; prints one JSON object. docs/model.md quotes its output.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chargen import api, bundle, export  # noqa: E402
+from chargen.model import build  # noqa: E402
+
+
+def size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def greedy(step, zeros, n):
+    """chars per second of n greedy steps; step(ids, h, c) -> (logits, h, c)."""
+    h, c, nxt = zeros, zeros, np.zeros(1, "int32")
+    for _ in range(20):
+        lg, h, c = step(nxt, h, c)
+    t = time.perf_counter()
+    for _ in range(n):
+        lg, h, c = step(nxt, h, c)
+        nxt = np.asarray(lg).argmax(1).astype("int32")
+    return round(n / (time.perf_counter() - t), 1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="models/best")
+    ap.add_argument("--chars", type=int, default=3000)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    folder = Path(args.model)
+    source = str(folder)
+    if not (folder / "model.keras").is_file():
+        import keras
+        keras.utils.set_random_seed(0)
+        m = build(46, dict(objective="sequence", input="embedding", embedding_dim=64, layers=1, units=256,
+                           dropout=0.4))
+        folder, source = tmp / "best", "random weights, 1 layer, 256 units, embedding 64, vocab 46"
+        bundle.save_bundle(folder, m, [chr(32 + i) for i in range(45)] + ["\n"],
+                           {"seq_length": 32, "lowercase": False, "fold_typography": False})
+    t = time.perf_counter()
+    export.export(folder, tmp / "exports")
+    export_secs = round(time.perf_counter() - t, 1)
+    out = tmp / "exports"
+    model = api.load(folder)
+    cfg = json.loads((out / "config.json").read_text())
+    zeros = np.zeros((cfg["layers"], 1, cfg["units"]), "float32")
+
+    def numpy_step(ids, h, c):
+        lg, st = model.step.step(ids.astype(np.int64), [(h[0], c[0])])
+        return lg, st[0][0][None], st[0][1][None]
+
+    import tensorflow as tf
+    sig = tf.saved_model.load(str(out / "savedmodel")).signatures["serving_default"]
+
+    def tf_step(ids, h, c):
+        r = sig(ids=tf.constant(ids), h=tf.constant(h), c=tf.constant(c))
+        return r["logits"].numpy(), r["new_h"].numpy(), r["new_c"].numpy()
+
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    sess = ort.InferenceSession(str(out / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+
+    def onnx_step(ids, h, c):
+        return sess.run(["logits", "new_h", "new_c"], {"ids": ids, "h": h, "c": c})
+
+    t = time.perf_counter()
+    stream = sum(1 for _ in model.stream("\n", length=args.chars, temperature=0))
+    api_cps = round(stream / (time.perf_counter() - t), 1)
+    print(json.dumps({
+        "model": source, "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
+        "export_seconds": export_secs,
+        "bytes": {"model.keras": size(folder / "model.keras"), "savedmodel": size(out / "savedmodel"),
+                  "model.onnx": size(out / "model.onnx")},
+        "greedy_chars_per_second_batch1": {"numpy_step": greedy(numpy_step, zeros, args.chars),
+                                           "api_stream": api_cps,
+                                           "savedmodel": greedy(tf_step, zeros, args.chars),
+                                           "onnxruntime": greedy(onnx_step, zeros, args.chars)},
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Use a trained model from Python: load a model folder, generate (whole or streamed), score text.
+
+    import chargen.api as chargen
+    model = chargen.load("models/best")
+    print(model.generate("alice was", length=200, temperature=0.7)[0])
+    for ch in model.stream("alice was", length=200):
+        print(ch, end="", flush=True)
+    s = model.score("alice was beginning to get very tired")
+    print(s.bpc, s.surprisal)
+
+The command line (`python -m chargen.generate`, `python -m chargen.score`) and the generate
+stage go through this module, so a sample made here is the sample the CLI and the stage make.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from chargen.bundle import load_bundle
+from chargen.cleaning import normalise
+from chargen.dataset import decode, encode
+from chargen.io import ChargenError
+from chargen.model import numpy_weights
+from chargen.numpy_lstm import StepLSTM
+from chargen.sampling import draw, probabilities, sample_stateful, sample_window, uniforms
+
+# The CLI shows these as its defaults, so the API and the command line start from the same place.
+DEFAULTS = dict(length=500, temperature=0.8, top_k=0, top_p=1.0, samples=1, seed=0, method="stateful")
+METHODS = ("stateful", "window")
+
+
+def check_controls(*, length, temperature, top_k, top_p, samples, seed, method) -> None:
+    """One-line errors for sampling controls out of range (the same rules as generate params)."""
+    if temperature < 0 or length < 1 or samples < 1 or top_k < 0 or not 0 < top_p <= 1:
+        raise ChargenError("need temperature >= 0, length >= 1, samples >= 1, top_k >= 0, 0 < top_p <= 1")
+    if method not in METHODS:
+        raise ChargenError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+
+
+@dataclass
+class Score:
+    """How surprising a text is to the model. `text` is the text as the model read it
+    (normalised like its training text); surprisal[i] is -log2 P(text[i] | text[:i]) in bits,
+    NaN for the first character, which nothing precedes; bpc is their mean."""
+
+    text: str
+    surprisal: np.ndarray
+    bpc: float
+
+
+class Model:
+    """A model folder (models/best) loaded for use: its Keras model, vocabulary and config,
+    and the NumPy step function that generation and scoring run on."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.keras, self.vocab, self.config = load_bundle(folder)
+        self.step = StepLSTM(numpy_weights(self.keras))
+        self.seq_length = self.config["seq_length"]
+
+    def encode(self, text: str, what: str = "prompt") -> np.ndarray:
+        """Ids of `text` after the training text's normalisation (lowercase, folded typography)."""
+        text = normalise(text, self.config.get("lowercase", False), self.config.get("fold_typography", False))
+        bad = sorted(set(text) - set(self.vocab))
+        if bad:
+            raise ChargenError(
+                f"{what} has character(s) outside the model's vocabulary: {', '.join(repr(c) for c in bad)}; "
+                f"remove them (the vocabulary has {len(self.vocab)} characters)"
+            )
+        if not text:
+            raise ChargenError(f"{what} is empty: give at least one character")
+        return encode(text, self.vocab).astype(np.int64)
+
+    def decode(self, ids) -> str:
+        return decode(ids, self.vocab)
+
+    def _prompts(self, prompt, samples: int) -> np.ndarray:
+        """A (samples, T) id array from a str, or an id array given as is (one row per sample)."""
+        if isinstance(prompt, str):
+            return np.tile(self.encode(prompt), (samples, 1))
+        ids = np.asarray(prompt, dtype=np.int64)
+        return ids if ids.ndim == 2 else np.tile(ids, (samples, 1))
+
+    def generate(self, prompt="\n", **controls) -> list[str]:
+        """`samples` continuations of `prompt` (a str, or an id array, one row per sample);
+        sample i draws from its own generator seeded seed + i."""
+        c = {**DEFAULTS, **controls}
+        check_controls(**c)
+        prompts = self._prompts(prompt, c["samples"])
+        kw = dict(temperature=c["temperature"], top_k=c["top_k"], top_p=c["top_p"], seed=c["seed"])
+        if c["method"] == "window":
+            ids = sample_window(self.keras, prompts, c["length"], self.seq_length, **kw)
+        else:
+            ids = sample_stateful(self.step, prompts, c["length"], **kw)
+        return [self.decode(row) for row in ids]
+
+    def stream(self, prompt="\n", **controls):
+        """Yield one generated character at a time, as soon as it is drawn: the same text as
+        generate(...)[0] with the same controls (and `samples` ignored: sample i of a batch is
+        stream(..., seed=seed + i))."""
+        c = {**DEFAULTS, **controls, "samples": 1}
+        check_controls(**c)
+        ctx = self._prompts(prompt, 1)
+        u = uniforms(c["seed"], 1, c["length"])
+        filt = dict(temperature=c["temperature"], top_k=c["top_k"], top_p=c["top_p"])
+        if c["method"] == "stateful":
+            logits, state = self.step.feed(ctx)
+        for t in range(c["length"]):
+            if c["method"] == "window":
+                logits = np.asarray(self.keras.predict_on_batch(ctx[:, -self.seq_length:].astype("int32")))
+                logits = logits[:, -1] if logits.ndim == 3 else logits
+            nxt = draw(probabilities(logits, **filt), u[t])
+            yield self.vocab[int(nxt[0])]
+            if c["method"] == "window":
+                ctx = np.concatenate([ctx, nxt[:, None]], axis=1)
+            elif t + 1 < c["length"]:
+                logits, state = self.step.step(nxt, state)
+
+    def score(self, text: str) -> Score:
+        """Per-character surprisal (bits) of `text` read as one stream, its state carried, as
+        the evaluate stage reads the validation text."""
+        ids = self.encode(text, "text")
+        bits = np.full(len(ids), np.nan)
+        state = self.step.zero_state(1)
+        for t in range(len(ids) - 1):
+            logits, state = self.step.step(ids[t:t + 1], state)
+            z = logits[0].astype("float64")
+            m = z.max()
+            bits[t + 1] = (m + np.log(np.exp(z - m).sum()) - z[ids[t + 1]]) / np.log(2.0)
+        scored = bits[1:]
+        return Score(self.decode(ids), bits, float(scored.mean()) if len(scored) else float("nan"))
+
+
+def load(folder="models/best") -> Model:
+    """Load a model folder written by the select stage (model.keras, vocab.json, config.json)."""
+    return Model(folder)

@@ -1,0 +1,38 @@
+"""Score any text with a trained model: bits per character, and optionally an HTML view of the
+text coloured by each character's surprisal.
+
+    python -m chargen.score --model models/best --text chapter.txt --html chapter.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from chargen.api import load
+from chargen.io import ChargenError, run_stage, write_text
+from chargen.surprisal import surprisal_html
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m chargen.score", description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--model", default="models/best", help="a model folder written by the select stage")
+    ap.add_argument("--text", required=True, help="the UTF-8 text file to score")
+    ap.add_argument("--html", help="also write the coloured view to this file")
+    ap.add_argument("--limit", type=int, default=5000, help="characters shown in the HTML view")
+    args = ap.parse_args(argv)
+    try:
+        with open(args.text, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ChargenError(f"cannot read --text {args.text}: {exc}") from None
+    score = load(args.model).score(text)
+    if args.html:
+        write_text(args.html, surprisal_html(score.text, score.surprisal, title=f"Surprisal of {args.text}",
+                                             limit=args.limit))
+    print(json.dumps({"bpc": round(score.bpc, 4), "chars_scored": len(score.text) - 1}))
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,109 @@
+"""The Python API (chargen.api), the generate CLI built on it and the scoring command, on tiny
+random models saved as model folders."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chargen import api, bundle, evaluate, sampling
+from chargen.io import ChargenError
+from conftest import ROOT, env_with_venv
+from test_sampling import random_model
+
+VOCAB = sorted("\n abcdehilnorst.")  # 16 characters, ASCII
+
+
+def random_bundle(folder, seed=0, **cfg):
+    """A model folder like models/best holding a random model over VOCAB."""
+    import test_sampling
+
+    old, test_sampling.V = test_sampling.V, len(VOCAB)
+    try:
+        m = random_model(seed, **cfg)
+    finally:
+        test_sampling.V = old
+    bundle.save_bundle(folder, m, VOCAB, {"seq_length": 20, "lowercase": True, "fold_typography": True})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return random_bundle(tmp_path_factory.mktemp("api") / "best", layers=2, units=16)
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env_with_venv(), **kw)
+
+
+@pytest.mark.parametrize("method", ["stateful", "window"])
+def test_stream_is_generate_one_character_at_a_time(model_dir, method):
+    m = api.load(model_dir)
+    kw = dict(length=30, temperature=0.9, top_k=5, top_p=0.95, seed=4, method=method)
+    batch = m.generate("The hare said", samples=3, **kw)
+    # Sample i of a batch is the stream seeded seed + i; prompts are lowercased like the training text.
+    for i, text in enumerate(batch):
+        chunks = list(m.stream("the hare said", **dict(kw, seed=4 + i)))
+        assert all(len(c) == 1 for c in chunks) and "".join(chunks) == text
+    # The batch path is the sampler the stage always used.
+    ids = sampling.sample_stateful(m.step, np.tile(m.encode("the hare said"), (3, 1)), 30, temperature=0.9,
+                                   top_k=5, top_p=0.95, seed=4)
+    assert batch == [m.decode(r) for r in ids] or method == "window"
+
+
+def test_controls_and_prompts_are_checked(model_dir):
+    m = api.load(model_dir)
+    with pytest.raises(ChargenError, match="outside the model's vocabulary: '€'"):
+        m.generate("the €")
+    with pytest.raises(ChargenError, match="temperature >= 0"):
+        m.generate("the", temperature=-1)
+    with pytest.raises(ChargenError, match="method must be one of"):
+        list(m.stream("the", method="beam"))
+
+
+def test_score_is_the_evaluate_stage_figure(model_dir):
+    m = api.load(model_dir)
+    text = "the hare sat on the cob. linda said no.\n" * 3
+    s = m.score(text.upper())  # scored as the model reads it: lowercased
+    assert s.text == text and len(s.surprisal) == len(text) and np.isnan(s.surprisal[0])
+    ids = m.encode(text)
+    bpc, n = evaluate.model_bpc(m.step, ids)
+    assert n == len(text) - 1 and abs(s.bpc - bpc) < 1e-9 and (s.surprisal[1:] > 0).all()
+    probs = evaluate.model_probs(m.step, ids)
+    np.testing.assert_allclose(s.surprisal[1:], -np.log2(probs[np.arange(n), ids[1:]]), rtol=1e-9)
+
+
+def test_score_cli_writes_the_html_view(model_dir, tmp_path):
+    (tmp_path / "t.txt").write_text("the hare & the <tortoise> said no.\n" * 50)
+    out = tmp_path / "view.html"
+    res = run("chargen.score", "--model", str(model_dir), "--text", str(tmp_path / "t.txt"), "--html", str(out),
+              "--limit", "100")
+    assert res.returncode == 1 and "outside the model's vocabulary" in res.stderr  # & < > are not in VOCAB
+    (tmp_path / "t.txt").write_text("the hare said no.\n" * 50)
+    res = run("chargen.score", "--model", str(model_dir), "--text", str(tmp_path / "t.txt"), "--html", str(out),
+              "--limit", "100")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["chars_scored"] == 18 * 50 - 1
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "bits</span>" in page and "the first 100 of 900" in page
+    assert page.count('<span class="b') == 99 + 7 and page.count('<span class="na">') == 2  # 7 legend bins
+
+
+def test_generate_cli_streams_shows_prompt_and_help(model_dir):
+    cli = ["chargen.generate", "--model", str(model_dir), "--length", "40"]
+    help_text = run("chargen.generate", "--help").stdout
+    for opt in ("--temperature", "--top-k", "--top-p", "--length", "--samples", "--seed", "--method",
+                "--show-prompt", "--interactive"):
+        assert opt in help_text
+    assert help_text.count("(default:") >= 10
+    res = run(*cli, "--prompt", "The Hare", "--seed", "3")
+    expect = api.load(model_dir).generate("the hare", length=40, seed=3)[0]
+    assert res.returncode == 0 and res.stdout == "the hare" + expect + "\n"
+    res = run(*cli, "--prompt", "the hare", "--seed", "3", "--no-show-prompt", "--samples", "2")
+    assert res.stdout.splitlines()[:2] == ["--- sample 1 (seed 3)", expect.split("\n")[0]]
+    res = run(*cli, "--interactive", input="alice\nthe queen\n")
+    assert res.returncode == 0 and "=== answer 1 to prompt 'alice'" in res.stdout
+    assert "=== answer 2 to prompt 'the queen'" in res.stdout and "alice" in res.stdout.split("=== answer 2")[0]

@@ -93,7 +93,7 @@ class LiveLog:
     or behind the checkpoints. Steps are epoch numbers (1-based).
     """
 
-    FIELDS = ("train_bpc", "val_bpc")  # the learning rate is in the history's plot
+    FIELDS = ("val_bpc",)  # the rest is in the history and its plots; few columns for exp show
 
     def __init__(self, folder):
         self.folder, self.live, self.logged = Path(folder), None, 0

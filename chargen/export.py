@@ -98,7 +98,7 @@ def export(model_dir, out, formats=FORMATS) -> dict:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m chargen.export", description=__doc__.split("\n")[0],
+    ap = argparse.ArgumentParser(prog="python -m chargen.export", description=__doc__.split("\n\n")[0].replace("\n", " "),
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--model", default="models/best", help="a model folder written by the select stage")
     ap.add_argument("--out", default="exports", help="folder to write (replaced whole)")

@@ -15,7 +15,7 @@ from chargen.surprisal import surprisal_html
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m chargen.score", description=__doc__.split("\n")[0],
+    ap = argparse.ArgumentParser(prog="python -m chargen.score", description=__doc__.split("\n\n")[0].replace("\n", " "),
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--model", default="models/best", help="a model folder written by the select stage")
     ap.add_argument("--text", required=True, help="the UTF-8 text file to score")

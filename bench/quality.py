@@ -25,13 +25,19 @@ sys.path[0] = str(ROOT)
 
 from bench.run_stages import apply  # noqa: E402
 
-TUTORIAL = ["prepare.seq_length=100", "prepare.stride=1", "train.objective=last", "train.input=scaled",
+TUTORIAL = ["prepare.seq_length=100", "prepare.stride=1", "train.objective=last", "train.batches=windows", "train.input=scaled",
             "train.layers=1", "train.units=256", "train.dropout=0.2", "train.batch_size=128",
             "train.learning_rate=0.001", "train.lr_schedule=constant", "train.clipnorm=0", "train.patience=0",
             "train.epochs=20"]
 
 CONFIGS = {
     "default": [],
+    "windows": ["train.batches=windows"],
+    "streams-d0.5": ["train.dropout=0.5"],
+    "streams-2x256-d0.5": ["train.layers=2", "train.dropout=0.5"],
+    "2x256-d0.3-w": ["train.batches=windows", "train.layers=2", "train.dropout=0.3"],
+    "2x384-d0.4-w-e20": ["train.batches=windows", "train.layers=2", "train.units=384", "train.dropout=0.4",
+                         "train.epochs=20"],
     "tutorial": TUTORIAL,
     "dropout0.4": ["train.dropout=0.4"],
     "2x256-d0.3": ["train.layers=2", "train.dropout=0.3"],

@@ -103,3 +103,47 @@ class Batches(keras.utils.PyDataset):
         x = w[:, :-1]
         y = w[:, 1:] if self.objective == "sequence" else w[:, -1]
         return x, y
+
+
+class Streams(keras.utils.PyDataset):
+    """Batches for training with the LSTM state carried over (truncated backpropagation through
+    time, as char-rnn trains): the text is cut into `batch_size` contiguous streams, row r of
+    every batch is the next `seq_length` chars of stream r, so each batch continues the one
+    before it and the model, made stateful, learns across window edges.
+
+    With a seed, each pass over the text starts at a random offset below seq_length, so the
+    windows are cut at different places each pass. An epoch is one pass, or with `steps` that
+    many batches continuing through the passes; the state is reset at every epoch start (see
+    chargen.callbacks.ResetStates), so a resumed run sees exactly what an uninterrupted one saw.
+    """
+
+    def __init__(self, ids, seq_length, batch_size, seed=None, steps=0):
+        super().__init__()
+        self.ids, self.seq_length, self.batch_size = ids, int(seq_length), int(batch_size)
+        self.seed, self.steps = seed, int(steps)
+        # Every pass has the same number of steps, whatever its offset (shift below seq_length).
+        self.stream_length = (len(ids) - self.seq_length) // self.batch_size
+        self.per_pass = max(0, (self.stream_length - 1) // self.seq_length)
+        self.n = self.per_pass * self.batch_size  # windows per pass
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.steps or self.per_pass
+
+    def starts(self, i: int) -> np.ndarray:
+        """Text offsets of the rows of batch i of the current epoch."""
+        g = self.epoch * self.steps + i if self.steps else i
+        p = g // self.per_pass if self.steps else self.epoch
+        b = g % self.per_pass
+        offset = 0
+        if self.seed is not None:
+            offset = int(np.random.default_rng([self.seed, p]).integers(self.seq_length))
+        rows = np.arange(self.batch_size, dtype=np.int64) * self.stream_length
+        return offset + rows + b * self.seq_length
+
+    def __getitem__(self, i):
+        w = windows(self.ids, self.starts(i), self.seq_length).astype("int32")
+        return w[:, :-1], w[:, 1:]

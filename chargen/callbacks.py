@@ -83,6 +83,22 @@ class EpochCommit(keras.callbacks.Callback):
                                f"free disk space or fix permissions, then dvc repro resumes") from None
 
 
+class ResetStates(keras.callbacks.Callback):
+    """Zero the LSTM states of a model trained on streams (chargen.batches.Streams) when an
+    epoch starts and before validation, whose streams are other text."""
+
+    def _reset(self):
+        for layer in self.model.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset()
+
+    def on_test_begin(self, logs=None):
+        self._reset()
+
+
 class LiveLog:
     """Per-epoch metrics through dvclive (metrics/live/), for `dvc exp show` during a run.
 

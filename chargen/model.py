@@ -29,10 +29,17 @@ def input_matrix(mode: str, vocab_size: int) -> np.ndarray | None:
     return None
 
 
-def build(vocab_size: int, cfg: dict) -> keras.Model:
-    """LSTM stack from the train params: layers x LSTM(units) + Dropout, then Dense logits."""
+def build(vocab_size: int, cfg: dict, stateful_batch: int = 0) -> keras.Model:
+    """LSTM stack from the train params: layers x LSTM(units) + Dropout, then Dense logits.
+
+    With `stateful_batch` the LSTMs carry their state from call to call over that many rows
+    (training on streams); the weights are the same as the stateless model's.
+    """
     fixed = input_matrix(cfg["input"], vocab_size)
-    ids = keras.Input(shape=(None,), dtype="int32", name="ids")
+    if stateful_batch:
+        ids = keras.Input(batch_shape=(stateful_batch, None), dtype="int32", name="ids")
+    else:
+        ids = keras.Input(shape=(None,), dtype="int32", name="ids")
     if fixed is None:
         x = layers.Embedding(vocab_size, cfg["embedding_dim"], name="embed")(ids)
     else:
@@ -42,7 +49,8 @@ def build(vocab_size: int, cfg: dict) -> keras.Model:
     for i in range(cfg["layers"]):
         keep_sequence = cfg["objective"] == "sequence" or i < cfg["layers"] - 1
         # Default activations and no recurrent dropout keep the layer cuDNN-eligible on a GPU.
-        x = layers.LSTM(cfg["units"], return_sequences=keep_sequence, name=f"lstm{i}")(x)
+        x = layers.LSTM(cfg["units"], return_sequences=keep_sequence, stateful=bool(stateful_batch),
+                        name=f"lstm{i}")(x)
         if cfg["dropout"] > 0:
             x = layers.Dropout(cfg["dropout"], name=f"drop{i}")(x)
     logits = layers.Dense(vocab_size, dtype="float32", name="logits")(x)

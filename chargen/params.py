@@ -94,6 +94,7 @@ SCHEMA = {
     },
     "train": {
         "objective": _choice("sequence", "last"),
+        "batches": _choice("streams", "windows"),
         "input": _choice("embedding", "onehot", "scaled"),
         "embedding_dim": _int(1, 4096),
         "layers": _int(1, 16),
@@ -197,6 +198,12 @@ def validate(params: dict) -> dict:
             f"params.yaml: prepare.stride = {prep['stride']} is larger than prepare.seq_length = "
             f"{prep['seq_length']}, so some text would never be trained on; use a stride <= seq_length"
         )
+    if train["batches"] == "streams" and train["objective"] != "sequence":
+        raise ChargenError("params.yaml: train.batches: streams needs train.objective: sequence; "
+                           "set train.batches: windows for objective 'last'")
+    if train["batches"] == "streams" and train["strategy"] != "single":
+        raise ChargenError(f"params.yaml: train.batches: streams runs on one device only; set "
+                           f"train.batches: windows for train.strategy: {train['strategy']}")
     gen = params["generate"]
     if gen["prompt"] and gen["prompt_file"]:
         raise ChargenError("params.yaml: generate.prompt and generate.prompt_file are both set; "

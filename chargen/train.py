@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from chargen.batches import Batches
-from chargen.callbacks import EpochCommit
+from chargen.batches import Batches, Streams
+from chargen.callbacks import EpochCommit, ResetStates
 from chargen.checkpoints import (committed_epoch, early_stop_due, file_sha256, fingerprint,
                                  prepare_checkpoints, resume_name)
 from chargen.dataset import decode, load_dataset, n_windows, random_prompts
@@ -37,6 +37,7 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
     if not n_windows(len(ds["train_ids"]), T, stride) or not n_windows(len(ds["val_ids"]), T, stride):
         raise ChargenError(f"{dataset_path} has no complete window in train or validation; "
                            f"lower prepare.seq_length or prepare.val_fraction")
+    streams = cfg["batches"] == "streams"
     strategy = strategy_for(cfg)
     ckpt = Path(ckpt_dir)
     fp = fingerprint(cfg, seed, file_sha256(dataset_path))
@@ -48,15 +49,24 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
         on_history, log = None, (lambda *a: None)
 
     keras.utils.set_random_seed(seed)
-    train_b = Batches(ds["train_ids"], stride, T, cfg["batch_size"], cfg["objective"],
-                      seed=seed, shift=stride, steps=cfg["steps_per_epoch"])
-    val_b = Batches(ds["val_ids"], stride, T, cfg["batch_size"], cfg["objective"])
+    if streams:
+        train_b = Streams(ds["train_ids"], T, cfg["batch_size"], seed=seed, steps=cfg["steps_per_epoch"])
+        val_b = Streams(ds["val_ids"], T, cfg["batch_size"])
+        if not len(val_b) or not train_b.per_pass:
+            raise ChargenError(
+                f"the validation text ({len(ds['val_ids'])} chars) is too short for {cfg['batch_size']} "
+                f"streams of {T} chars (train.batches: streams); lower train.batch_size or "
+                f"prepare.seq_length, or raise prepare.val_fraction")
+    else:
+        train_b = Batches(ds["train_ids"], stride, T, cfg["batch_size"], cfg["objective"],
+                          seed=seed, shift=stride, steps=cfg["steps_per_epoch"])
+        val_b = Batches(ds["val_ids"], stride, T, cfg["batch_size"], cfg["objective"])
     with strategy.scope():
         if done:
             model = load_model(ckpt / resume_name(done), compile=True)
             log(f"resuming from epoch {done} in {ckpt}")
         else:
-            model = build(len(vocab), cfg)
+            model = build(len(vocab), cfg, stateful_batch=cfg["batch_size"] if streams else 0)
             compile_model(model, cfg, len(train_b))
     if strategy.replicas > 1:
         log(f"{strategy.name}: {strategy.replicas} replicas, {cfg['batch_size'] // strategy.replicas} windows each")
@@ -68,7 +78,7 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
     if done < cfg["epochs"] and not early_stop_due(history, cfg["patience"]):
         with strategy.fitting(model):
             model.fit(train_b, validation_data=val_b, epochs=cfg["epochs"], initial_epoch=done,
-                      callbacks=[commit], verbose=0, shuffle=False)
+                      callbacks=[ResetStates(), commit] if streams else [commit], verbose=0, shuffle=False)
     if on_history:
         on_history(history)
     summary = summarise(history, model)

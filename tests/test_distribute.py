@@ -37,7 +37,7 @@ if mode == "mirrored":
         print("ODD " + str(exc), flush=True)
 """
 
-DIST_CFG = dict(CFG, dropout=0.0, batch_size=16, epochs=2)
+DIST_CFG = dict(CFG, batches="windows", dropout=0.0, batch_size=16, epochs=2)
 
 
 def start(mode, dataset, ckpt, strategy, env=None):

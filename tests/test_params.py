@@ -76,6 +76,16 @@ def test_missing_key_and_conflicts():
     p["generate"]["prompt_file"] = "texts/prompt.txt"
     with pytest.raises(ChargenError, match="prompt and generate.prompt_file are both set"):
         params.validate(p)
+    p = with_change("train", "objective", "last")
+    p["train"]["batches"] = "streams"
+    with pytest.raises(ChargenError, match="streams needs train.objective: sequence; set train.batches: windows"):
+        params.validate(p)
+    p = with_change("train", "strategy", "mirrored")
+    p["train"]["batches"] = "streams"
+    with pytest.raises(ChargenError, match="streams runs on one device only; set train.batches: windows"):
+        params.validate(p)
+    p["train"]["batches"] = "windows"
+    params.validate(p)
 
 
 def test_numbers_and_lists_accepted():

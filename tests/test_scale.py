@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from chargen.batches import Batches
+from chargen.batches import Batches, Streams
 from conftest import WORDS, env_with_venv, set_params, stage
 
 # Raise RLIMIT_DATA (private writable memory: heap, anonymous maps) to what the process already
@@ -79,6 +79,32 @@ def test_validation_batches_are_in_order():
     assert starts.tolist() == list(range(0, 95, 5))
     x, y = b[0]
     assert x[1].tolist() == [5, 6, 7, 8, 9] and y[1].tolist() == [6, 7, 8, 9, 10]
+
+
+def test_streams_continue_row_by_row_and_cover_the_text():
+    """Row r of each batch is the text right after row r of the batch before (so the carried
+    LSTM state is the state of the text before it); the rows are disjoint streams that together
+    cover the text; each pass starts at its own seeded offset below seq_length."""
+    ids = np.arange(1_000, dtype=np.int32)
+    b = Streams(ids, 10, 4, seed=5)
+    assert b.stream_length == 247 and len(b) == b.per_pass == 24
+    offsets = set()
+    for epoch in range(4):
+        starts = np.stack(all_starts(b, epoch))  # (batches, rows)
+        assert (np.diff(starts, axis=0) == 10).all() and (np.diff(starts[0]) == b.stream_length).all()
+        offsets.add(int(starts[0, 0]))
+        x, y = b[len(b) - 1]
+        assert x.shape == y.shape == (4, 10) and (y[:, :-1] == x[:, 1:]).all() and y.max() < len(ids)
+        read = np.concatenate([b[i][0].ravel() for i in range(len(b))])
+        assert len(set(read.tolist())) == len(read) > 0.9 * len(ids)  # no char read twice, few left out
+    assert len(offsets) > 1 and offsets <= set(range(10))
+    again = Streams(ids, 10, 4, seed=5)
+    assert np.array_equal(np.stack(all_starts(again, 2)), np.stack(all_starts(b, 2)))
+    # steps_per_epoch: epochs continue through the same passes.
+    short = Streams(ids, 10, 4, seed=5, steps=5)
+    stepped = [s for e in range(10) for s in all_starts(short, e)]
+    passes = [s for p in range(3) for s in all_starts(b, p)]
+    assert all(np.array_equal(a, c) for a, c in zip(stepped, passes[:50]))
 
 
 def write_corpus(path, n_bytes: int) -> None:

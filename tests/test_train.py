@@ -8,8 +8,10 @@ import pytest
 from chargen import bundle, checkpoints, select, train
 from chargen.dataset import load_dataset
 from chargen.io import ChargenError
+from chargen.model import load_model
 
-CFG = dict(objective="sequence", input="embedding", embedding_dim=8, layers=1, units=16, dropout=0.0,
+CFG = dict(objective="sequence", batches="windows", input="embedding", embedding_dim=8, layers=1, units=16,
+           dropout=0.0,
            batch_size=16, epochs=2, learning_rate=0.01, lr_schedule="constant", clipnorm=1.0, patience=0,
            precision="float32", sample_every=0, steps_per_epoch=0, strategy="single")
 
@@ -36,15 +38,34 @@ def test_trains_checkpoints_and_resumes(tmp_path, dataset):
     assert abs(hist[0]["val_bpc"] - hist[0]["val_loss"] / np.log(2)) < 1e-5
 
 
-def test_resumed_run_matches_an_uninterrupted_one(tmp_path, dataset):
-    train.train(dict(CFG, epochs=3), 5, dataset, tmp_path / "a", log=lambda *_: None)
-    train.train(dict(CFG, epochs=1), 5, dataset, tmp_path / "b", log=lambda *_: None)
-    train.train(dict(CFG, epochs=3), 5, dataset, tmp_path / "b", log=lambda *_: None)
+@pytest.mark.parametrize("batches", ["windows", "streams"])
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, dataset, batches):
+    cfg = dict(CFG, batches=batches)
+    train.train(dict(cfg, epochs=3), 5, dataset, tmp_path / "a", log=lambda *_: None)
+    train.train(dict(cfg, epochs=1), 5, dataset, tmp_path / "b", log=lambda *_: None)
+    train.train(dict(cfg, epochs=3), 5, dataset, tmp_path / "b", log=lambda *_: None)
     a = checkpoints.read_history(tmp_path / "a" / "history.csv")
     b = checkpoints.read_history(tmp_path / "b" / "history.csv")
     assert [r["epoch"] for r in b] == [1, 2, 3]
     for ra, rb in zip(a, b):
         assert abs(ra["val_loss"] - rb["val_loss"]) < 1e-4, (a, b)
+
+
+def test_streams_train_a_stateful_model_whose_weights_select_reads(tmp_path, dataset):
+    """batches: streams trains a stateful copy (fixed batch, state carried) with the same weights
+    as the stateless model that select builds; too little validation text is a clear error."""
+    ckpt = tmp_path / "ckpt"
+    s = train.train(dict(CFG, batches="streams", epochs=2), 1, dataset, ckpt, log=lambda *_: None)
+    hist = checkpoints.read_history(ckpt / "history.csv")
+    assert s["epochs_run"] == 2 and hist[1]["train_loss"] < hist[0]["train_loss"]
+    resumable = load_model(ckpt / "resume_0002.keras")
+    assert all(layer.stateful for layer in resumable.layers if hasattr(layer, "stateful"))
+    res = select.select(ckpt, dataset, tmp_path / "best")
+    model, _, _ = bundle.load_bundle(tmp_path / "best")
+    assert not any(getattr(layer, "stateful", False) for layer in model.layers)
+    assert abs(select.val_loss(model, load_dataset(dataset)["val_ids"]) - res["val_loss_nats"]) < 1e-4
+    with pytest.raises(ChargenError, match="too short for 64 streams of 20 chars .* lower train.batch_size"):
+        train.train(dict(CFG, batches="streams", batch_size=64), 1, dataset, tmp_path / "c", log=lambda *_: None)
 
 
 def test_other_params_never_resume(tmp_path, dataset):

@@ -25,27 +25,26 @@ sys.path[0] = str(ROOT)
 
 from bench.run_stages import apply  # noqa: E402
 
-TUTORIAL = ["prepare.seq_length=100", "prepare.stride=1", "train.objective=last", "train.batches=windows", "train.input=scaled",
-            "train.layers=1", "train.units=256", "train.dropout=0.2", "train.batch_size=128",
+TUTORIAL = ["prepare.seq_length=100", "prepare.stride=1", "train.objective=last", "train.batches=windows",
+            "train.input=scaled", "train.layers=1", "train.units=256", "train.dropout=0.2", "train.batch_size=128",
             "train.learning_rate=0.001", "train.lr_schedule=constant", "train.clipnorm=0", "train.patience=0",
             "train.epochs=20"]
 
+# The default before issue 15 (1x256, dropout 0.4, 24 epochs); most rows below start from it.
+OLD = ["train.layers=1", "train.units=256", "train.dropout=0.4", "train.epochs=24"]
+
 CONFIGS = {
     "default": [],
-    "windows": ["train.batches=windows"],
-    "streams-d0.5": ["train.dropout=0.5"],
-    "streams-2x256-d0.5": ["train.layers=2", "train.dropout=0.5"],
-    "2x256-d0.3-w": ["train.batches=windows", "train.layers=2", "train.dropout=0.3"],
-    "2x384-d0.4-w-e20": ["train.batches=windows", "train.layers=2", "train.units=384", "train.dropout=0.4",
-                         "train.epochs=20"],
     "tutorial": TUTORIAL,
-    "dropout0.4": ["train.dropout=0.4"],
-    "2x256-d0.3": ["train.layers=2", "train.dropout=0.3"],
-    "1x512-d0.5": ["train.units=512", "train.dropout=0.5"],
-    "2x192-d0.3": ["train.layers=2", "train.units=192", "train.dropout=0.3"],
-    "seq64": ["prepare.seq_length=64"],
-    "avg3": ["select.average=3"],
-    "extra-books": ["download.extra_books=[1513, 1228, 2701]", "train.epochs=6"],
+    "1x256-d0.4": OLD,
+    "1x256-streams": OLD + ["train.batches=streams"],
+    "1x256-streams-d0.5": OLD + ["train.batches=streams", "train.dropout=0.5"],
+    "2x256-d0.3": OLD + ["train.layers=2", "train.dropout=0.3"],
+    "1x512-d0.5": OLD + ["train.units=512", "train.dropout=0.5"],
+    "2x192-d0.3": OLD + ["train.layers=2", "train.units=192", "train.dropout=0.3"],
+    "seq64": OLD + ["prepare.seq_length=64"],
+    "avg3": OLD + ["select.average=3"],
+    "extra-books": OLD + ["download.extra_books=[1513, 1228, 2701]", "train.epochs=6"],
 }
 
 

@@ -36,8 +36,8 @@ OLD = ["train.layers=1", "train.units=256", "train.dropout=0.4", "train.epochs=2
 CONFIGS = {
     "default": [],
     "tutorial": TUTORIAL,
-    "2x384-d0.4-e20": ["train.dropout=0.4", "train.epochs=20"],
-    "2x512-d0.5": ["train.units=512"],
+    "2x384-d0.5-e24": ["train.dropout=0.5", "train.epochs=24"],
+    "2x512-d0.5": ["train.units=512", "train.dropout=0.5"],
     "1x256-d0.4": OLD,
     "1x256-streams": OLD + ["train.batches=streams"],
     "1x256-streams-d0.5": OLD + ["train.batches=streams", "train.dropout=0.5"],

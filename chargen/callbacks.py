@@ -48,6 +48,9 @@ class EpochCommit(keras.callbacks.Callback):
             "val_bpc": float(logs["val_loss"]) / LN2,
             "learning_rate": float(np.asarray(lr)),
         }
+        # Kept at the precision history.csv stores, so a resumed run, which reads the earlier
+        # epochs back from it, summarises and early-stops exactly as an uninterrupted one.
+        row = {k: v if k == "epoch" else round(v, 6) for k, v in row.items()}
         if not all(math.isfinite(row[k]) for k in ("train_loss", "val_loss")):
             raise ChargenError(
                 f"training diverged at epoch {e} (loss {row['train_loss']}); lower train.learning_rate "

@@ -11,7 +11,26 @@ from chargen.dataset import n_windows, windows
 from chargen.quiet import keras
 
 
-class Batches(keras.utils.PyDataset):
+class _Passes(keras.utils.PyDataset):
+    """An epoch is one pass over the text, or with `steps` that many batches continuing through
+    the passes; epoch e always holds the same batches, so a resumed run sees what an
+    uninterrupted one saw. Subclasses set `per_pass` and `steps`."""
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.steps or self.per_pass
+
+    def _pass_and_batch(self, i: int) -> tuple[int, int]:
+        """(pass, batch within the pass) of batch i of the current epoch."""
+        if not self.steps:
+            return self.epoch, i
+        g = self.epoch * self.steps + i
+        return g // self.per_pass, g % self.per_pass
+
+
+class Batches(_Passes):
     """Batches of windows (inputs, targets) read from a token stream (an array or a memory map).
 
     Windows start every `stride` chars. Without a seed (validation) they come in order. With
@@ -22,9 +41,7 @@ class Batches(keras.utils.PyDataset):
     O(BLOCK) whatever the size of the corpus; a text of fewer than BLOCK windows (32 M chars at
     stride 32, so every Gutenberg book) gets a full shuffle.
 
-    An epoch is one pass, or with `steps` that many batches, continuing through the passes
-    (pass boundaries fall inside epochs), so huge corpora get checkpoints every `steps` batches.
-    Epoch e always holds the same batches, so a resumed run sees what an uninterrupted one saw.
+    With `steps`, huge corpora get a checkpoint every `steps` batches (see _Passes).
     """
 
     BLOCK = 1 << 20
@@ -38,12 +55,6 @@ class Batches(keras.utils.PyDataset):
         self.per_pass = max(1, math.ceil(self.n / self.batch_size))
         self._pass = self._block = (None, None)
         self.set_epoch(0)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self):
-        return self.steps or self.per_pass
 
     def _pass_plan(self, p: int):
         """(offset, windows in the pass, order): order is None (in text order), one permutation,
@@ -91,9 +102,7 @@ class Batches(keras.utils.PyDataset):
 
     def starts(self, i: int) -> np.ndarray:
         """Text offsets of the windows in batch i of the current epoch."""
-        g = self.epoch * self.steps + i if self.steps else i
-        p = g // self.per_pass if self.steps else self.epoch
-        b = g % self.per_pass
+        p, b = self._pass_and_batch(i)
         idx = self._window_indices(p, b * self.batch_size, (b + 1) * self.batch_size)
         offset = self._pass_plan(p)[0]
         return offset + idx.astype(np.int64) * self.stride
@@ -105,15 +114,14 @@ class Batches(keras.utils.PyDataset):
         return x, y
 
 
-class Streams(keras.utils.PyDataset):
+class Streams(_Passes):
     """Batches for training with the LSTM state carried over (truncated backpropagation through
     time, as char-rnn trains): the text is cut into `batch_size` contiguous streams, row r of
     every batch is the next `seq_length` chars of stream r, so each batch continues the one
     before it and the model, made stateful, learns across window edges.
 
     With a seed, each pass over the text starts at a random offset below seq_length, so the
-    windows are cut at different places each pass. An epoch is one pass, or with `steps` that
-    many batches continuing through the passes; the state is reset at every epoch start (see
+    windows are cut at different places each pass. The state is reset at every epoch start (see
     chargen.callbacks.ResetStates), so a resumed run sees exactly what an uninterrupted one saw.
     """
 
@@ -127,17 +135,9 @@ class Streams(keras.utils.PyDataset):
         self.n = self.per_pass * self.batch_size  # windows per pass
         self.set_epoch(0)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self):
-        return self.steps or self.per_pass
-
     def starts(self, i: int) -> np.ndarray:
         """Text offsets of the rows of batch i of the current epoch."""
-        g = self.epoch * self.steps + i if self.steps else i
-        p = g // self.per_pass if self.steps else self.epoch
-        b = g % self.per_pass
+        p, b = self._pass_and_batch(i)
         offset = 0
         if self.seed is not None:
             offset = int(np.random.default_rng([self.seed, p]).integers(self.seq_length))

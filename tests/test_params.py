@@ -64,34 +64,41 @@ def test_typo_in_key_suggests_the_right_one():
         params.validate(p)
 
 
-def test_missing_key_and_conflicts():
+def test_missing_key():
     p = copy.deepcopy(DEFAULT)
     del p["train"]["units"]
     with pytest.raises(ChargenError, match="lacks units"):
         params.validate(p)
-    p = with_change("prepare", "stride", 500)
-    with pytest.raises(ChargenError, match="stride = 500 is larger than prepare.seq_length"):
-        params.validate(p)
-    p = with_change("generate", "prompt", "alice")
-    p["generate"]["prompt_file"] = "texts/prompt.txt"
-    with pytest.raises(ChargenError, match="prompt and generate.prompt_file are both set"):
-        params.validate(p)
-    p = with_change("train", "objective", "last")
-    p["train"]["batches"] = "streams"
-    with pytest.raises(ChargenError, match="streams needs train.objective: sequence; set train.batches: windows"):
-        params.validate(p)
-    p = with_change("train", "strategy", "mirrored")
-    p["train"]["batches"] = "streams"
-    with pytest.raises(ChargenError, match="streams runs on one device only; set train.batches: windows"):
-        params.validate(p)
-    p["train"]["batches"] = "windows"
-    params.validate(p)
+
+
+def with_changes(**dotted) -> dict:
+    """The committed params with {"section__key": value} changes."""
+    p = copy.deepcopy(DEFAULT)
+    for name, value in dotted.items():
+        section, key = name.split("__")
+        p[section][key] = value
+    return p
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(prepare__stride=500), "stride = 500 is larger than prepare.seq_length"),
+    (dict(generate__prompt="alice", generate__prompt_file="texts/prompt.txt"),
+     "prompt and generate.prompt_file are both set"),
+    (dict(train__objective="last", train__batches="streams"),
+     "streams needs train.objective: sequence; set train.batches: windows"),
+    (dict(train__strategy="mirrored", train__batches="streams"),
+     "streams runs on one device only; set train.batches: windows"),
+])
+def test_conflicting_settings_name_the_fix(changes, message):
+    with pytest.raises(ChargenError, match=message):
+        params.validate(with_changes(**changes))
 
 
 def test_numbers_and_lists_accepted():
     params.validate(with_change("generate", "temperature", [0, 0.5, 1]))
     params.validate(with_change("train", "learning_rate", 1))  # an int where a float is expected
     params.validate(with_change("download", "sha256", {11: "a" * 64}))
+    params.validate(with_changes(train__strategy="mirrored", train__batches="windows"))
 
 
 def test_bad_yaml_is_one_line(tmp_path):

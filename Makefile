@@ -7,18 +7,22 @@
 PYTHON ?= python3
 BIN := .venv/bin
 INSTALLED := .venv/.installed
+# DVC runs each stage's `python -m stages.<name>` through the shell, so the `python` it finds
+# must be the one in .venv, whatever is first on the user's PATH: every target that runs DVC or
+# a stage puts .venv/bin first (as `. .venv/bin/activate` does).
+WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
 
 .PHONY: repro test quick setup
 
 repro: setup
-	$(BIN)/dvc repro
+	$(WITH_VENV) dvc repro
 
 # One pytest worker per core (pytest-xdist): on 2 cores the suite took 583 s instead of 741 s.
 test: setup
-	$(BIN)/python -m pytest -n auto
+	$(WITH_VENV) python -m pytest -n auto
 
 quick: setup
-	$(BIN)/python -m pytest -n auto -m "not slow"
+	$(WITH_VENV) python -m pytest -n auto -m "not slow"
 
 setup: $(INSTALLED)
 	@# `dvc exp run` records each experiment as a git commit, so it needs a git identity.

@@ -97,10 +97,11 @@ def git(cwd: Path, *args) -> str:
                           env=env_with_venv()).stdout
 
 
-def clone_project(dest: Path) -> Path:
+def clone_project(dest: Path, identity: bool = True) -> Path:
     """A `git clone` of this repository, as a user gets it (committed .dvc/config, dvc.lock and
     metrics). Uncommitted changes of the working tree under test are laid over it and committed,
-    so a developer's run tests their edits; in CI the tree is clean and nothing is laid over."""
+    so a developer's run tests their edits; in CI the tree is clean and nothing is laid over.
+    `identity=False` leaves the clone without a git identity of its own, as a user's is."""
     git(ROOT.parent, "clone", "-q", "--no-hardlinks", str(ROOT), str(dest))
     changed = git(ROOT, "diff", "-z", "--name-only", "HEAD").split("\0")  # staged or not, deletions too
     changed += git(ROOT, "ls-files", "-z", "--others", "--exclude-standard").split("\0")
@@ -110,12 +111,16 @@ def clone_project(dest: Path) -> Path:
             shutil.copy2(ROOT / name, dest / name)
         else:
             (dest / name).unlink(missing_ok=True)
-    git(dest, "config", "user.email", "test@example.com")
-    git(dest, "config", "user.name", "test")
+    if identity:
+        git(dest, "config", "user.email", "test@example.com")
+        git(dest, "config", "user.name", "test")
     if git(dest, "status", "--porcelain"):
         git(dest, "add", "-A")
-        git(dest, "commit", "-qm", "uncommitted changes under test")
+        git(dest, *AUTHOR, "commit", "-qm", "uncommitted changes under test")
     return dest
+
+
+AUTHOR = ("-c", "user.name=test", "-c", "user.email=test@example.com")  # for one commit only
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -129,3 +130,67 @@ class LiveLog:
                 self.live.log_metric(k, round(float(row[k]), 6))
             self.live.next_step()
         self.logged = len(history)
+
+
+class Progress(keras.callbacks.Callback):
+    """Signs of life within an epoch, and how long the run will take.
+
+    Once the first batches are timed (the very first ones compile the step and are left out) it
+    says how long an epoch and the whole run should take on this machine. Within an epoch it
+    shows Keras' progress bar on a terminal, and a plain line every `every` seconds otherwise
+    (CI logs, `dvc exp run --queue`); after each epoch, the time left at most.
+    """
+
+    WARMUP, TIMED = 2, 10  # batches left out of the estimate, then batches timed for it
+
+    def __init__(self, log=print, every: float = 30.0, tty: bool | None = None):
+        super().__init__()
+        self.log, self.every = log, every
+        self.tty = sys.stdout.isatty() if tty is None else tty
+        self.estimated, self.epoch_seconds = False, []
+
+    def on_train_begin(self, logs=None):
+        self.epochs, self.steps = self.params["epochs"], self.params["steps"]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.t0 = epoch, time.perf_counter()
+        self.last_line = self.t0
+        self.bar = keras.utils.Progbar(self.steps, unit_name="batch") if self.tty and self.steps else None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == self.WARMUP:
+            self.timing_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now, done = time.perf_counter(), batch + 1
+        if not self.estimated and batch == self.WARMUP + self.TIMED - 1:
+            self.estimated = True
+            per_batch = (now - self.timing_start) / self.TIMED
+            left = self.epochs - self.epoch
+            self.log(f"timing: {per_batch:.3f} s per batch, so about {duration(per_batch * self.steps)} per "
+                     f"epoch of {self.steps} batches and {duration(per_batch * self.steps * left)} for the "
+                     f"{left} epochs to go, plus validation (this machine)")
+        if self.bar is not None:
+            self.bar.update(done, values=[("loss", float(logs["loss"]))] if logs and "loss" in logs else None)
+        elif self.steps and now - self.last_line >= self.every and done < self.steps:
+            self.last_line = now
+            rate = (now - self.t0) / done
+            self.log(f"  epoch {self.epoch + 1}: batch {done}/{self.steps}, {duration(now - self.t0)} in, "
+                     f"about {duration(rate * (self.steps - done))} to the end of its training part")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self.t0)
+        left = self.epochs - epoch - 1
+        if left > 0:
+            per_epoch = float(np.median(self.epoch_seconds))
+            self.log(f"  at most {duration(per_epoch * left)} left: {left} epoch{'s' * (left > 1)} at {per_epoch:.0f} s "
+                     f"(fewer if early stopping ends the run)")
+
+
+def duration(seconds: float) -> str:
+    """A time span a person reads at a glance: 45 s, 7.5 min, 2.1 h."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from chargen.batches import Batches, Streams
-from chargen.callbacks import EpochCommit, ResetStates
+from chargen.callbacks import EpochCommit, Progress, ResetStates
 from chargen.checkpoints import (committed_epoch, early_stop_due, file_sha256, fingerprint,
                                  prepare_checkpoints, resume_name)
 from chargen.dataset import decode, load_dataset, n_windows, random_prompts
@@ -76,9 +76,11 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
         sampler = progress_sampler(ckpt / "samples", ds, cfg["sample_every"], seed, log)
     commit = EpochCommit(ckpt, history, cfg["patience"], train_b, on_history, log, sampler, write=strategy.chief)
     if done < cfg["epochs"] and not early_stop_due(history, cfg["patience"]):
+        log(budget(cfg, train_b, done))
+        callbacks = [ResetStates(), commit] if streams else [commit]
         with strategy.fitting(model):
             model.fit(train_b, validation_data=val_b, epochs=cfg["epochs"], initial_epoch=done,
-                      callbacks=[ResetStates(), commit] if streams else [commit], verbose=0, shuffle=False)
+                      callbacks=[*callbacks, Progress(log)], verbose=0, shuffle=False)
     if on_history:
         on_history(history)
     summary = summarise(history, model)
@@ -86,6 +88,15 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
     if not strategy.chief:
         summary["chief"] = False
     return summary
+
+
+def budget(cfg: dict, train_b, done: int) -> str:
+    """What the run will train, said before it starts: epochs, batches and characters."""
+    epochs, steps = cfg["epochs"] - done, len(train_b)
+    chars = steps * train_b.batch_size * train_b.seq_length
+    start = f" (resuming after epoch {done})" if done else ""
+    return (f"training {epochs} epochs{start} of {steps} batches of {train_b.batch_size} x "
+            f"{train_b.seq_length} chars: {chars:,} chars per epoch, {epochs * chars:,} in all")
 
 
 def progress_sampler(folder: Path, ds: dict, every: int, seed: int, log, length: int = 300):

@@ -1,5 +1,6 @@
 """train: fit the LSTM on data/prepared, one checkpoint per epoch in models/checkpoints (resumable)."""
 
+from functools import partial
 from pathlib import Path
 
 from chargen.callbacks import LiveLog
@@ -23,7 +24,8 @@ def main():
         write_text(HISTORY, history_csv(history))
         live(history)
 
-    summary = train(p["train"], p["seed"], DATASET, CKPT, on_history=publish)
+    log = partial(print, flush=True)  # lines as they happen, also into a pipe (CI logs, dvc queue)
+    summary = train(p["train"], p["seed"], DATASET, CKPT, on_history=publish, log=log)
     if summary.get("chief") is False:  # another worker of a multi-host run: the chief writes the outputs
         print(f"worker done: {summary['epochs_run']} epochs, val {summary['best_val_bpc']:.4f} bits/char")
         return

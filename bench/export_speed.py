@@ -3,8 +3,8 @@ model folder and the NumPy step, for a default-size model.
 
     python bench/export_speed.py [--model models/best] [--chars 3000]
 
-Without --model (or when it does not exist) it builds a random model of the default size
-(1 layer, 256 units, embedding 64, vocabulary 46): speed does not depend on the weights. Each
+Without --model (or when it does not exist) it builds a random model of the default size in
+params.yaml (vocabulary 46): speed does not depend on the weights. Each
 runtime generates greedily, one character per step with its state fed back, batch 1, after a
 short warm-up; prints one JSON object. docs/model.md quotes its output.
 """
@@ -53,9 +53,10 @@ def main():
     if not (folder / "model.keras").is_file():
         import keras
         keras.utils.set_random_seed(0)
-        m = build(46, dict(objective="sequence", input="embedding", embedding_dim=64, layers=1, units=256,
-                           dropout=0.4))
-        folder, source = tmp / "best", "random weights, 1 layer, 256 units, embedding 64, vocab 46"
+        from chargen import params
+        cfg = params.load()["train"]
+        m = build(46, cfg)
+        folder, source = tmp / "best", f"random weights, {cfg['layers']}x{cfg['units']}, vocab 46"
         bundle.save_bundle(folder, m, [chr(32 + i) for i in range(45)] + ["\n"],
                            {"seq_length": 32, "lowercase": False, "fold_typography": False})
     t = time.perf_counter()

@@ -7,9 +7,10 @@
 Each configuration runs prepare, train, select and evaluate in its own temporary copy of the
 project (the download stage reads the books already in data/raw, or the mirror), with the
 params.yaml of this checkout plus the configuration's overrides. Prints a Markdown table:
-training time, epochs, validation bits/char (the evaluate stage's figures: one continuous
-stream, with dynamic evaluation, and mixed with the n-gram model) and the compressors' figures
-on the same split.
+training time, epochs, held-out bits/char (the evaluate stage's figures: one continuous
+stream, with dynamic evaluation, and mixed with the n-gram model), the samples' statistics at
+temperature 0.8 (the generate stage's: real words, longest loop and longest copy of the book,
+in characters) and the compressors' figures on the same split.
 """
 
 import argparse
@@ -47,6 +48,10 @@ CONFIGS = {
     "seq64": OLD + ["prepare.seq_length=64"],
     "avg3": OLD + ["select.average=3"],
     "extra-books": OLD + ["download.extra_books=[1513, 1228, 2701]", "train.epochs=6"],
+    # issue 24: regularisers and shapes at the default's cost
+    "edrop0.1": ["train.embed_dropout=0.1"],
+    "d0.5-edrop0.1": ["train.dropout=0.5", "train.embed_dropout=0.1"],
+    "seq64-b16": ["prepare.seq_length=64", "train.batch_size=16"],
 }
 
 
@@ -58,12 +63,15 @@ def run(name, overrides, workdir: Path, mirror: Path) -> dict:
     apply([f"download.mirror={mirror}", *overrides], proj / "params.yaml")
     log = proj / "run.log"
     with open(log, "w") as fh:
-        for stage in ("check_params", "download", "prepare", "train", "select", "evaluate"):
+        for stage in ("check_params", "download", "prepare", "train", "select", "generate", "evaluate"):
             if subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=proj, stdout=fh,
                               stderr=subprocess.STDOUT).returncode:
                 return {"error": f"{stage} failed, see {log}"}
     m = {f: json.loads((proj / "metrics" / f"{f}.json").read_text()) for f in ("train", "select", "eval")}
     m["train"].update(json.loads((proj / "metrics/run/train.json").read_text()))  # timings, device
+    rows = (proj / "metrics/generate_quality.csv").read_text().splitlines()
+    table = [dict(zip(rows[0].split(","), r.split(","))) for r in rows[1:]]
+    m["samples"] = next((r for r in table if float(r["temperature"]) == 0.8), table[-1])
     return m
 
 
@@ -81,18 +89,20 @@ def main():
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="chargen-quality-") as tmp:
-        print("| configuration | train s | s/epoch | epochs (best) | val bits/char | dynamic | mixed with n-gram | device |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |", flush=True)
+        print("| configuration | train s | s/epoch | epochs (best) | static | dynamic | mixed with n-gram | "
+              "real words | loop | copy | device |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |", flush=True)
         for name in args.configs:
             m = run(name, CONFIGS[name] + args.set, Path(tmp), Path(args.mirror).resolve())
             results[name] = m
             if "error" in m:
-                print(f"| {name} | {m['error']} | | | | | | |", flush=True)
+                print(f"| {name} | {m['error']} | | | | | | | | | |", flush=True)
                 continue
-            t, e = m["train"], m["eval"]
-            print(f"| {name} | {t['train_seconds']:.0f} | {t['seconds_per_epoch']:.1f} | "
+            t, e, q = m["train"], m["eval"], m["samples"]
+            print(f"| {name} | {t.get('train_seconds', 0):.0f} | {t.get('seconds_per_epoch', 0):.1f} | "
                   f"{t['epochs_run']} ({t['best_epoch']}) | {e['lstm']:.3f} | "
                   f"{e.get('lstm_dynamic', float('nan')):.3f} | {e.get('lstm_mix', float('nan')):.3f} | "
+                  f"{float(q['real_word_share']):.1%} | {q['longest_repeat']} | {q['longest_copy']} | "
                   f"{t['device']} ({t['backend']}) |", flush=True)
     for name, m in results.items():  # compressors see the same training text as that model
         if "eval" in m:

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,9 @@ CONFIGS = {
     "edrop0.1": ["train.embed_dropout=0.1"],
     "d0.5-edrop0.1": ["train.dropout=0.5", "train.embed_dropout=0.1"],
     "seq64-b16": ["prepare.seq_length=64", "train.batch_size=16"],
+    # larger books with the default params (the book is the only change)
+    "moby-dick": ["download.book=2701"],
+    "origin": ["download.book=1228"],
 }
 
 
@@ -62,16 +66,20 @@ def run(name, overrides, workdir: Path, mirror: Path) -> dict:
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, proj / item)
     apply([f"download.mirror={mirror}", *overrides], proj / "params.yaml")
     log = proj / "run.log"
+    seconds = {}
     with open(log, "w") as fh:
         for stage in ("check_params", "download", "prepare", "train", "select", "generate", "evaluate"):
+            start = time.perf_counter()
             if subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=proj, stdout=fh,
                               stderr=subprocess.STDOUT).returncode:
                 return {"error": f"{stage} failed, see {log}"}
+            seconds[stage] = round(time.perf_counter() - start, 1)
     m = {f: json.loads((proj / "metrics" / f"{f}.json").read_text()) for f in ("train", "select", "eval")}
     m["train"].update(json.loads((proj / "metrics/run/train.json").read_text()))  # timings, device
     rows = (proj / "metrics/generate_quality.csv").read_text().splitlines()
     table = [dict(zip(rows[0].split(","), r.split(","))) for r in rows[1:]]
     m["samples"] = next((r for r in table if float(r["temperature"]) == 0.8), table[-1])
+    m["stage_seconds"] = seconds
     return m
 
 
@@ -89,17 +97,17 @@ def main():
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="chargen-quality-") as tmp:
-        print("| configuration | train s | s/epoch | epochs (best) | static | dynamic | mixed with n-gram | "
+        print("| configuration | all stages s | train s | s/epoch | epochs (best) | static | dynamic | mixed with n-gram | "
               "real words | loop | copy | device |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |", flush=True)
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |", flush=True)
         for name in args.configs:
             m = run(name, CONFIGS[name] + args.set, Path(tmp), Path(args.mirror).resolve())
             results[name] = m
             if "error" in m:
-                print(f"| {name} | {m['error']} | | | | | | | | | |", flush=True)
+                print(f"| {name} | {m['error']} | | | | | | | | | | |", flush=True)
                 continue
             t, e, q = m["train"], m["eval"], m["samples"]
-            print(f"| {name} | {t.get('train_seconds', 0):.0f} | {t.get('seconds_per_epoch', 0):.1f} | "
+            print(f"| {name} | {sum(m['stage_seconds'].values()):.0f} | {t.get('train_seconds', 0):.0f} | {t.get('seconds_per_epoch', 0):.1f} | "
                   f"{t['epochs_run']} ({t['best_epoch']}) | {e['lstm']:.3f} | "
                   f"{e.get('lstm_dynamic', float('nan')):.3f} | {e.get('lstm_mix', float('nan')):.3f} | "
                   f"{float(q['real_word_share']):.1%} | {q['longest_repeat']} | {q['longest_copy']} | "
@@ -108,6 +116,7 @@ def main():
         if "eval" in m:
             print(f"\ncompressors, {name}'s split (bits/char): " + ", ".join(
                 f"{k} {v:.3f}" for k, v in m["eval"].items() if not k.startswith(("lstm", "ngram"))))
+            print(f"seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in m["stage_seconds"].items()))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -12,11 +12,15 @@ from chargen.quiet import keras
 
 
 class _Passes(keras.utils.PyDataset):
-    """An epoch is one pass over the text, or with `steps` that many batches continuing through
-    the passes; epoch e always holds the same batches, so a resumed run sees what an
-    uninterrupted one saw. Subclasses set `per_pass` and `steps`."""
+    """An epoch is one pass over the text, or, when `steps` is fewer batches than a pass, that
+    many batches continuing through the passes: `steps` caps an epoch, so a longer text makes
+    each epoch cover less of it rather than last longer. Epoch e always holds the same batches,
+    so a resumed run sees what an uninterrupted one saw. Subclasses set `per_pass` and `steps`,
+    then call set_epoch(0)."""
 
     def set_epoch(self, epoch: int) -> None:
+        if self.steps >= self.per_pass:  # a pass fits within the cap: an epoch is one pass
+            self.steps = 0
         self.epoch = epoch
 
     def __len__(self):

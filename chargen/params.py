@@ -109,7 +109,7 @@ SCHEMA = {
         "patience": _int(0, extra=" (0 turns early stopping off)"),
         "precision": _choice("float32", "mixed_float16", "mixed_bfloat16"),
         "sample_every": _int(0, extra=" (0 = no samples during training)"),
-        "steps_per_epoch": _int(0, extra=" (0 = an epoch is one pass over the training text)"),
+        "steps_per_epoch": _int(0, extra=" (the most batches in an epoch; 0 = an epoch is one pass over the training text)"),
         "strategy": _choice("single", "mirrored", "multiworker"),
     },
     "select": {

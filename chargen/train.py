@@ -93,10 +93,12 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
 def budget(cfg: dict, train_b, done: int) -> str:
     """What the run will train, said before it starts: epochs, batches and characters."""
     epochs, steps = cfg["epochs"] - done, len(train_b)
-    chars = steps * train_b.batch_size * train_b.seq_length
+    chars = (train_b.steps * train_b.batch_size if train_b.steps else train_b.n) * train_b.seq_length
     start = f" (resuming after epoch {done})" if done else ""
+    share = (f"{chars / (train_b.n * train_b.seq_length):.0%} of the text per epoch" if train_b.steps
+             else "the whole text each epoch")
     return (f"training {epochs} epochs{start} of {steps} batches of {train_b.batch_size} x "
-            f"{train_b.seq_length} chars: {chars:,} chars per epoch, {epochs * chars:,} in all")
+            f"{train_b.seq_length} chars ({share}): {chars:,} chars per epoch, {epochs * chars:,} in all")
 
 
 def progress_sampler(folder: Path, ds: dict, every: int, seed: int, log, length: int = 300):

@@ -73,6 +73,18 @@ def test_steps_per_epoch_continue_through_the_text():
     assert all(np.array_equal(a, b) for a, b in zip(stepped, passes[:36]))
 
 
+def test_steps_per_epoch_caps_an_epoch_at_one_pass():
+    """A cap of a pass or more is one pass per epoch: a short text costs no more than a pass."""
+    ids = np.zeros(1_000, np.uint8)
+    whole = Batches(ids, 10, 10, 8, "sequence", seed=5, shift=10)
+    capped = Batches(ids, 10, 10, 8, "sequence", seed=5, shift=10, steps=100)
+    assert len(capped) == len(whole) == 13
+    for e in range(3):
+        whole.set_epoch(e)
+        assert all(np.array_equal(a, b) for a, b in zip(all_starts(capped, e), all_starts(whole, e)))
+    assert len(Streams(np.arange(1_000), 10, 4, seed=5, steps=100)) == 24
+
+
 def test_validation_batches_are_in_order():
     b = Batches(np.arange(100, dtype=np.uint8), 5, 5, 4, "sequence")
     starts = np.concatenate(all_starts(b, 0))

@@ -43,26 +43,47 @@ def _context_hashes(seq: np.ndarray, order: int) -> np.ndarray:
     return h
 
 
-def _train_counts(ctx_train, next_train, ctx_query, vocab_size):
-    """(queries, vocab) counts of each next char after each query's context in the training part."""
-    out = np.zeros((len(ctx_query), vocab_size))
-    if len(ctx_train) == 0:
+class TrainCounts:
+    """How often each character followed each context of the training text, for every order
+    0..order: per order, the sorted runs of equal (context hash, next char) pairs, counted once
+    and then looked up by context for any number of queries."""
+
+    def __init__(self, train_ids, order: int, vocab_size: int):
+        seq = np.asarray(train_ids, dtype=np.int64)[-MAX_TRAIN_CHARS:]
+        self.tail = seq[-order:] if order else seq[:0]  # the context the first text after it sees
+        self.order, self.vocab_size = order, vocab_size
+        self.runs = []
+        for k in range(order + 1):
+            ctx, nxt = _context_hashes(seq, k)[k:], seq[k:]
+            sort = np.lexsort((nxt, ctx))
+            c, x = ctx[sort], nxt[sort]
+            new = np.ones(len(c), dtype=bool)
+            new[1:] = (c[1:] != c[:-1]) | (x[1:] != x[:-1])
+            starts = np.flatnonzero(new)
+            self.runs.append((c[starts], x[starts], np.diff(np.append(starts, len(c)))))
+
+    def counts(self, k: int, ctx_query) -> np.ndarray:
+        """(queries, vocab) counts of each next char after each query's order-k context."""
+        run_ctx, run_next, run_len = self.runs[k]
+        out = np.zeros((len(ctx_query), self.vocab_size))
+        lo = np.searchsorted(run_ctx, ctx_query, side="left")
+        span = np.searchsorted(run_ctx, ctx_query, side="right") - lo
+        rows = np.repeat(np.arange(len(ctx_query)), span)
+        runs = np.repeat(lo - np.cumsum(np.append(0, span[:-1])), span) + np.arange(span.sum())
+        out[rows, run_next[runs]] = run_len[runs]
         return out
-    order = np.lexsort((next_train, ctx_train))
-    c, x = ctx_train[order], next_train[order]
-    # Runs of equal (context, next) pairs: their count, context and next char.
-    new = np.ones(len(c), dtype=bool)
-    new[1:] = (c[1:] != c[:-1]) | (x[1:] != x[:-1])
-    starts = np.flatnonzero(new)
-    run_len = np.diff(np.append(starts, len(c)))
-    run_ctx, run_next = c[starts], x[starts]
-    lo = np.searchsorted(run_ctx, ctx_query, side="left")
-    hi = np.searchsorted(run_ctx, ctx_query, side="right")
-    span = hi - lo
-    rows = np.repeat(np.arange(len(ctx_query)), span)
-    runs = np.repeat(lo - np.cumsum(np.append(0, span[:-1])), span) + np.arange(span.sum())
-    out[rows, run_next[runs]] = run_len[runs]
-    return out
+
+
+def witten_bell(p_lower: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """One order's step of the interpolation: rows with a seen context move from the lower
+    orders' prediction towards this order's counts, the more the more often the context was
+    seen and the fewer different characters followed it."""
+    total = counts.sum(axis=1, keepdims=True)
+    distinct = (counts > 0).sum(axis=1, keepdims=True)
+    seen = total[:, 0] > 0
+    p = p_lower.copy()
+    p[seen] = (counts[seen] + distinct[seen] * p_lower[seen]) / (total[seen] + distinct[seen])
+    return p
 
 
 def _running_counts(ctx, nxt, vocab_size):
@@ -90,21 +111,101 @@ def ngram_probs(train_ids, val_ids, order: int, vocab_size: int) -> np.ndarray:
     seq = np.concatenate([train, val])
     n_train, n = len(train), len(seq)
     targets = np.arange(n_train + 1, n)          # positions of val_ids[1:]
+    known = TrainCounts(train, order, vocab_size)
     p = np.full((len(targets), vocab_size), 1.0 / vocab_size)
     for k in range(order + 1):
         h = _context_hashes(seq, k)
         # Training part: positions k..n_train-1 (a full context of k chars, next char in train).
-        counts = _train_counts(h[k:n_train], seq[k:n_train], h[targets], vocab_size)
+        counts = known.counts(k, h[targets])
         # Validation part: positions n_train.. before each target, with the same context.
         lo = max(k, n_train)
         running = _running_counts(h[lo:], seq[lo:], vocab_size)
         after = targets >= lo  # all of them unless the training text is shorter than the order
         counts[after] += running[targets[after] - lo]
-        total = counts.sum(axis=1, keepdims=True)
-        distinct = (counts > 0).sum(axis=1, keepdims=True)
-        seen = total[:, 0] > 0
-        p[seen] = (counts[seen] + distinct[seen] * p[seen]) / (total[seen] + distinct[seen])
+        p = witten_bell(p, counts)
     return p
+
+
+class NgramStep:
+    """The same n-gram model one character at a time, for generation: each stream's prediction
+    comes from the training text's counts plus the counts of that stream's own text so far (its
+    prompt, then what it generated), read as if it followed the training text. Fed a text one
+    character at a time it predicts exactly what ngram_probs predicts for it (tested).
+
+    A stream's state is (its last `order` characters, its own counts: a dict per order from
+    context hash to a count vector).
+    """
+
+    def __init__(self, known: TrainCounts):
+        self.known, self.order, self.vocab_size = known, known.order, known.vocab_size
+
+    def start(self, batch: int):
+        return [(list(self.known.tail), [{} for _ in range(self.order + 1)]) for _ in range(batch)]
+
+    def _hashes(self, history) -> np.ndarray:
+        """(orders,) hashes of the last k chars of history, for k = 0..order, as _context_hashes
+        makes them (a context reaching before the text is padded the same way)."""
+        out = np.zeros(self.order + 1, dtype=np.uint64)
+        h = np.uint64(0)
+        with np.errstate(over="ignore"):
+            for k in range(1, self.order + 1):
+                sym = np.uint64(history[-k] + 1) if k <= len(history) else np.uint64(0)
+                h = h * _MULT + sym
+                out[k] = h
+        return out
+
+    def predict(self, state) -> np.ndarray:
+        """(batch, vocab) next-character probabilities of every stream."""
+        hashes = np.stack([self._hashes(history) for history, _ in state])  # (batch, orders)
+        p = np.full((len(state), self.vocab_size), 1.0 / self.vocab_size)
+        for k in range(self.order + 1):
+            counts = self.known.counts(k, hashes[:, k])
+            for row, (_, own) in enumerate(state):
+                seen = own[k].get(int(hashes[row, k]))
+                if seen is not None:
+                    counts[row] += seen
+            p = witten_bell(p, counts)
+        return p
+
+    def update(self, state, ids):
+        """Each stream has read one more character (ids: (batch,))."""
+        for (history, own), x in zip(state, np.asarray(ids)):
+            for k, h in enumerate(self._hashes(history)):
+                if k <= len(history):  # as ngram_probs, never count a context reaching before the text
+                    own[k].setdefault(int(h), np.zeros(self.vocab_size))[int(x)] += 1
+            history.append(int(x))
+            del history[:-self.order or len(history)]
+        return state
+
+
+class MixedStep:
+    """The LSTM step and the n-gram step mixed linearly, p = (1 - w) p_lstm + w p_ngram, with
+    the LSTM step's interface (feed, step; logits out), so the samplers sample from the mixture
+    unchanged: temperature, top-k and top-p then apply to the mixture. The logits are log p."""
+
+    def __init__(self, lstm, known: TrainCounts, weight: float):
+        self.lstm, self.ngram, self.weight = lstm, NgramStep(known), float(weight)
+        self.vocab_size = lstm.vocab_size
+
+    def _logits(self, lstm_logits, ng_state):
+        z = np.asarray(lstm_logits, dtype="float64")
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        mixed = (1.0 - self.weight) * p + self.weight * self.ngram.predict(ng_state)
+        return np.log(np.maximum(mixed, 1e-300))
+
+    def feed(self, ids_2d, state=None):
+        ids_2d = np.asarray(ids_2d)
+        logits, lstm_state = self.lstm.feed(ids_2d, state[0] if state else None)
+        ng_state = state[1] if state else self.ngram.start(len(ids_2d))
+        for t in range(ids_2d.shape[1]):
+            self.ngram.update(ng_state, ids_2d[:, t])
+        return self._logits(logits, ng_state), (lstm_state, ng_state)
+
+    def step(self, ids, state):
+        logits, lstm_state = self.lstm.step(ids, state[0])
+        ng_state = self.ngram.update(state[1], ids)
+        return self._logits(logits, ng_state), (lstm_state, ng_state)
 
 
 def mix_bpc(expert_probs, targets, lr: float) -> float:

@@ -75,3 +75,56 @@ def test_mixture_starts_at_the_first_expert_and_learns_to_trust_the_better_one()
     assert learnt < math.log2(vocab) - 1.5
     # A useless second expert costs nothing (the geometric weights may even sharpen the first).
     assert ngram.mix_bpc([sharp, flat], y, 0.01) <= ngram.mix_bpc([sharp, flat], y, 0.0) + 0.01
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_step_by_step_predicts_what_ngram_probs_predicts(trial):
+    """Generation's n-gram (NgramStep), fed a text one character at a time, is the model the
+    evaluate stage scores: the same numbers, also when the training text is shorter than the
+    order."""
+    rng = np.random.default_rng(10 + trial)
+    vocab = int(rng.integers(2, 6))
+    train = rng.integers(0, vocab, int(rng.integers(0, 80)))
+    val = rng.integers(0, vocab, int(rng.integers(2, 50)))
+    for order in (0, 1, 3, 7):
+        step = ngram.NgramStep(ngram.TrainCounts(train, order, vocab))
+        state = step.update(step.start(1), val[:1])
+        got = []
+        for t in range(1, len(val)):
+            got.append(step.predict(state)[0])
+            step.update(state, val[t:t + 1])
+        assert np.array_equal(np.array(got), ngram.ngram_probs(train, val, order, vocab)), (trial, order)
+
+
+def test_streams_count_only_their_own_text():
+    train = np.array([0, 1, 2, 0, 1, 2])
+    step = ngram.NgramStep(ngram.TrainCounts(train, 2, 4))
+    state = step.start(2)
+    for ids in ([3, 0], [3, 0], [3, 0]):  # stream 0 reads 3 3 3, stream 1 reads 0 0 0
+        step.update(state, np.array(ids))
+    p = step.predict(state)
+    assert p[0].argmax() == 3 and p[1].argmax() == 0 and p[1, 3] < p[0, 3]
+
+
+def test_mixed_step_is_the_mixture_evaluate_scores():
+    """Sampling from MixedStep at temperature 1 is sampling from (1 - w) LSTM + w n-gram, the
+    distribution whose held-out score is evaluate's lstm_ngram."""
+    from chargen.evaluate import model_probs
+    from chargen.model import numpy_weights
+    from chargen.numpy_lstm import StepLSTM
+    from test_sampling import random_model
+
+    keras_model = random_model(1)
+    vocab = keras_model.output_shape[-1]
+    rng = np.random.default_rng(3)
+    train, val = rng.integers(0, vocab, 300), rng.integers(0, vocab, 60)
+    lstm = StepLSTM(numpy_weights(keras_model))
+    w = 0.3
+    mixed = ngram.MixedStep(lstm, ngram.TrainCounts(train, 4, vocab), w)
+    logits, state = mixed.feed(val[None, :1])
+    got = [np.exp(logits[0])]
+    for t in range(1, len(val) - 1):
+        logits, state = mixed.step(val[t:t + 1], state)
+        got.append(np.exp(logits[0]))
+    expected = (1 - w) * model_probs(lstm, val) + w * ngram.ngram_probs(train, val, 4, vocab)
+    np.testing.assert_allclose(np.array(got), expected, rtol=1e-6, atol=1e-9)

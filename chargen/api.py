@@ -19,21 +19,30 @@ from pathlib import Path
 
 import numpy as np
 
-from chargen.bundle import load_bundle
+from chargen.bundle import load_bundle, load_train_ids
 from chargen.cleaning import normalise
 from chargen.dataset import decode, encode
 from chargen.io import ChargenError
 from chargen.model import numpy_weights
+from chargen.ngram import MixedStep, TrainCounts
 from chargen.numpy_lstm import StepLSTM
 from chargen.sampling import draw, probabilities, sample_stateful, sample_window, uniforms
 
 # The CLI shows these as its defaults, so the API and the command line start from the same place.
-DEFAULTS = dict(length=500, temperature=0.8, top_k=0, top_p=1.0, samples=1, seed=0, method="stateful")
+# ngram_weight and ngram_order: sampling mixes the LSTM with the n-gram model of the training text
+# (the generate params' defaults; 0 = the LSTM alone).
+DEFAULTS = dict(length=500, temperature=0.8, top_k=0, top_p=1.0, samples=1, seed=0, method="stateful",
+                ngram_weight=0.25, ngram_order=6)
 METHODS = ("stateful", "window")
 
 
-def check_controls(*, length, temperature, top_k, top_p, samples, seed, method) -> None:
+def check_controls(*, length, temperature, top_k, top_p, samples, seed, method, ngram_weight=0.0,
+                   ngram_order=0) -> None:
     """One-line errors for sampling controls out of range (the same rules as generate params)."""
+    if not 0 <= ngram_weight < 1:
+        raise ChargenError(f"ngram_weight must be at least 0 and below 1, got {ngram_weight}")
+    if ngram_order < 0:
+        raise ChargenError(f"ngram_order must be at least 0, got {ngram_order}")
     if temperature < 0 or length < 1 or samples < 1 or top_k < 0 or not 0 < top_p <= 1:
         raise ChargenError("need temperature >= 0, length >= 1, samples >= 1, top_k >= 0, 0 < top_p <= 1")
     if method not in METHODS:
@@ -60,6 +69,21 @@ class Model:
         self.keras, self.vocab, self.config = load_bundle(folder)
         self.step = StepLSTM(numpy_weights(self.keras))
         self.seq_length = self.config["seq_length"]
+        self.train_ids = load_train_ids(folder)
+        self._counts = {}  # TrainCounts per n-gram order, built on first use
+
+    def sampler(self, ngram_weight: float, ngram_order: int):
+        """What generation draws from: the LSTM step, or it mixed with the n-gram model of the
+        training text (chargen.ngram.MixedStep), as the evaluate stage scores it (lstm_ngram)."""
+        if not ngram_weight:
+            return self.step
+        if self.train_ids is None:
+            raise ChargenError(f"{self.folder} holds no training text for the n-gram model (it was saved "
+                               f"before samples mixed it in): re-run select (dvc repro -f select), or set "
+                               f"the n-gram weight to 0 (the LSTM alone)")
+        if ngram_order not in self._counts:
+            self._counts[ngram_order] = TrainCounts(self.train_ids, ngram_order, len(self.vocab))
+        return MixedStep(self.step, self._counts[ngram_order], ngram_weight)
 
     def encode(self, text: str, what: str = "prompt") -> np.ndarray:
         """Ids of `text` after the training text's normalisation (lowercase, folded typography)."""
@@ -94,7 +118,7 @@ class Model:
         if c["method"] == "window":
             ids = sample_window(self.keras, prompts, c["length"], self.seq_length, **kw)
         else:
-            ids = sample_stateful(self.step, prompts, c["length"], **kw)
+            ids = sample_stateful(self.sampler(c["ngram_weight"], c["ngram_order"]), prompts, c["length"], **kw)
         return [self.decode(row) for row in ids]
 
     def stream(self, prompt="\n", **controls):
@@ -106,8 +130,9 @@ class Model:
         ctx = self._prompts(prompt, 1)
         u = uniforms(c["seed"], 1, c["length"])
         filt = dict(temperature=c["temperature"], top_k=c["top_k"], top_p=c["top_p"])
-        if c["method"] == "stateful":
-            logits, state = self.step.feed(ctx)
+        if c["method"] == "stateful":  # the tutorial's window method samples from the LSTM alone
+            step = self.sampler(c["ngram_weight"], c["ngram_order"])
+            logits, state = step.feed(ctx)
         for t in range(c["length"]):
             if c["method"] == "window":
                 logits = np.asarray(self.keras.predict_on_batch(ctx[:, -self.seq_length:].astype("int32")))
@@ -117,7 +142,7 @@ class Model:
             if c["method"] == "window":
                 ctx = np.concatenate([ctx, nxt[:, None]], axis=1)
             elif t + 1 < c["length"]:
-                logits, state = self.step.step(nxt, state)
+                logits, state = step.step(nxt, state)
 
     def score(self, text: str) -> Score:
         """Per-character surprisal (bits) of `text` read as one stream, its state carried, as

@@ -6,17 +6,38 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from chargen.io import ChargenError, atomic_path, read_json
 from chargen.model import load_model, save_model
 
 
-def save_bundle(folder, model, vocab: list[str], config: dict) -> None:
-    """Write the bundle into a temporary folder and rename it over `folder`."""
+TRAIN_IDS = "train_ids.npy"  # the training text's ids, for the n-gram that sampling mixes in
+
+
+def save_bundle(folder, model, vocab: list[str], config: dict, train_ids=None) -> None:
+    """Write the bundle into a temporary folder and rename it over `folder`. With `train_ids`
+    it also holds the (last MAX_TRAIN_CHARS of the) training text, so generation can mix the
+    n-gram model in wherever the folder goes."""
     with atomic_path(folder) as tmp:
         tmp.mkdir()
         save_model(model, tmp / "model.keras")
         (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
         (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        if train_ids is not None:
+            from chargen.ngram import MAX_TRAIN_CHARS
+            np.save(tmp / TRAIN_IDS, np.asarray(train_ids[-MAX_TRAIN_CHARS:]), allow_pickle=False)
+
+
+def load_train_ids(folder):
+    """The bundle's training text ids, or None for a bundle saved without them."""
+    path = Path(folder) / TRAIN_IDS
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ChargenError(f"{path} is unreadable ({exc}); re-run the select stage (dvc repro -f select)") from None
 
 
 def load_bundle(folder) -> tuple:

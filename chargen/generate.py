@@ -29,6 +29,11 @@ def parse(argv):
     ap.add_argument("--samples", type=int, default=DEFAULTS["samples"],
                     help="samples per prompt; sample i is seeded seed + i")
     ap.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of the first sample")
+    ap.add_argument("--ngram-weight", type=float, default=DEFAULTS["ngram_weight"],
+                    help="mix the n-gram model of the training text in at this weight (as the generate "
+                         "stage does); 0 = the LSTM alone")
+    ap.add_argument("--ngram-order", type=int, default=DEFAULTS["ngram_order"],
+                    help="the n-gram model's longest context, in characters")
     ap.add_argument("--method", choices=METHODS, default=DEFAULTS["method"],
                     help="stateful: one LSTM step per character; window: the tutorial's re-feed of the "
                          "last seq_length characters (slow)")
@@ -49,7 +54,8 @@ def write_samples(model, prompt: str, args, seed: int, out=sys.stdout) -> None:
             out.write(shown)
         out.flush()
         for ch in model.stream(prompt, length=args.length, temperature=args.temperature, top_k=args.top_k,
-                               top_p=args.top_p, seed=seed + i, method=args.method):
+                               top_p=args.top_p, seed=seed + i, method=args.method,
+                               ngram_weight=args.ngram_weight, ngram_order=args.ngram_order):
             out.write(ch)
             out.flush()
         out.write("\n")
@@ -59,7 +65,8 @@ def write_samples(model, prompt: str, args, seed: int, out=sys.stdout) -> None:
 def main(argv=None):
     args = parse(argv)
     check_controls(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                   samples=args.samples, seed=args.seed, method=args.method)
+                   samples=args.samples, seed=args.seed, method=args.method, ngram_weight=args.ngram_weight,
+                   ngram_order=args.ngram_order)
     model = load(args.model)
     if args.interactive:
         seed, n = args.seed, 0

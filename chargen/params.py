@@ -136,6 +136,8 @@ SCHEMA = {
         "length": _int(1, 10_000_000),
         "prompt": _str("a string ('' for a seeded random window of validation text)"),
         "prompt_file": _str("'' or the path of a UTF-8 file holding the prompt"),
+        "ngram_weight": _float(0, 1, hi_open=True),
+        "ngram_order": _int(0, 64),
     },
 }
 

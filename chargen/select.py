@@ -72,7 +72,8 @@ def select(ckpt, dataset_path, out, average: int = 1) -> dict:
     final = build(len(ds["vocab"]), cfg)
     final.set_weights(chosen)
     save_bundle(out, final, ds["vocab"],
-                {"train": cfg, "seq_length": ds["seq_length"], **ds["meta"], "source": label})
+                {"train": cfg, "seq_length": ds["seq_length"], **ds["meta"], "source": label},
+                train_ids=ds["train_ids"])
     result = {
         "epoch": ranked[0],
         "selected": label,

@@ -1,5 +1,6 @@
-"""evaluate: held-out bits/char of models/best (static, dynamic, and mixed online with an adaptive
-n-gram model) beside gzip, bzip2, xz and PPMd -> metrics/eval.json."""
+"""evaluate: held-out bits/char of models/best (static; as generate samples from it, mixed with the
+n-gram model at generate's fixed weight; dynamic; and mixed online with an adaptive n-gram model)
+beside gzip, bzip2, xz and PPMd -> metrics/eval.json."""
 
 import time
 from pathlib import Path
@@ -23,7 +24,8 @@ HTML = Path("metrics/surprisal.html")  # the validation text coloured by surpris
 
 
 def main():
-    cfg = read_params()["evaluate"]
+    params = read_params()
+    cfg, sampler = params["evaluate"], params["generate"]
     model, vocab, _ = load_bundle(MODEL)
     ds = load_dataset(DATASET)
     val_ids = ds["val_ids"]
@@ -33,6 +35,7 @@ def main():
     secs = time.perf_counter() - t0
     bpc, n = bits_per_char(probs, targets), len(targets)
     run = {"val_chars": n, "scored_chars_per_second": round(n / secs, 1)}
+    static = probs
     bits = -np.log2(np.maximum(probs[np.arange(n), targets], 1e-300))
     write_text(HTML, surprisal_html(decode(val_ids, vocab), np.concatenate([[np.nan], bits]),
                                     title="Surprisal of the validation text (models/best)"))
@@ -49,8 +52,15 @@ def main():
         mix = {"lstm_mix": round(mix_bpc([probs, ngram], targets, cfg["mix_lr"]), 4),
                "ngram": round(bits_per_char(ngram, targets), 4)}
         run["mix_seconds"] = round(time.perf_counter() - t0, 1)
+    sampled = {}
+    if sampler["ngram_weight"] > 0:  # exactly what generate samples from, at temperature 1
+        t0 = time.perf_counter()
+        w = sampler["ngram_weight"]
+        ngram = ngram_probs(ds["train_ids"], val_ids, sampler["ngram_order"], len(vocab))
+        sampled = {"lstm_ngram": round(bits_per_char((1 - w) * static + w * ngram, targets), 4)}
+        run["sampler_seconds"] = round(time.perf_counter() - t0, 1)
     comp = compressor_bpc(decode(ds["train_ids"], vocab), decode(ds["val_ids"], vocab))
-    result = {"lstm": round(bpc, 4), **dyn, **mix, **comp}
+    result = {"lstm": round(bpc, 4), **sampled, **dyn, **mix, **comp}
     write_json(METRICS, result)
     write_json(RUN, run)
     print("  ".join(f"{k} {v}" for k, v in result.items()))

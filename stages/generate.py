@@ -46,7 +46,8 @@ def main():
     for temp in temps:
         t0 = time.perf_counter()
         texts = gen.generate(prompts, length=cfg["length"], temperature=float(temp), top_k=cfg["top_k"],
-                             top_p=cfg["top_p"], samples=len(prompts), seed=seed, method=cfg["method"])
+                             top_p=cfg["top_p"], samples=len(prompts), seed=seed, method=cfg["method"],
+                             ngram_weight=cfg["ngram_weight"], ngram_order=cfg["ngram_order"])
         secs = time.perf_counter() - t0
         total_chars += len(texts) * cfg["length"]
         total_secs += secs
@@ -57,6 +58,7 @@ def main():
         rows.append({"temperature": temp, **q})
         for i, text in enumerate(texts):
             records.append({"temperature": temp, "seed": seed + i, "method": cfg["method"],
+                            "ngram_weight": cfg["ngram_weight"], "ngram_order": cfg["ngram_order"],
                             "top_k": cfg["top_k"], "top_p": cfg["top_p"], "length": cfg["length"],
                             "prompt": decode(prompts[i], gen.vocab), "text": text})
         print(f"temperature {temp:g}: {q}, {speed[key]:,.0f} chars/s")

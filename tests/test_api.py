@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from chargen import api, bundle, evaluate, sampling
+from chargen import api, bundle, evaluate, ngram, sampling
 from chargen.io import ChargenError
 from conftest import ROOT, env_with_venv
 from test_sampling import random_model
@@ -16,8 +16,12 @@ from test_sampling import random_model
 VOCAB = sorted("\n abcdehilnorst.")  # 16 characters, ASCII
 
 
-def random_bundle(folder, seed=0, **cfg):
-    """A model folder like models/best holding a random model over VOCAB."""
+TRAIN_TEXT = "the hare sat on the cob. linda said no to the hare.\n" * 20
+
+
+def random_bundle(folder, seed=0, train_text=TRAIN_TEXT, **cfg):
+    """A model folder like models/best holding a random model over VOCAB (and, unless
+    train_text is None, the training text the n-gram model counts)."""
     import test_sampling
 
     old, test_sampling.V = test_sampling.V, len(VOCAB)
@@ -25,7 +29,9 @@ def random_bundle(folder, seed=0, **cfg):
         m = random_model(seed, **cfg)
     finally:
         test_sampling.V = old
-    bundle.save_bundle(folder, m, VOCAB, {"seq_length": 20, "lowercase": True, "fold_typography": True})
+    ids = None if train_text is None else np.array([VOCAB.index(c) for c in train_text], np.uint8)
+    bundle.save_bundle(folder, m, VOCAB, {"seq_length": 20, "lowercase": True, "fold_typography": True},
+                       train_ids=ids)
     return folder
 
 
@@ -48,10 +54,34 @@ def test_stream_is_generate_one_character_at_a_time(model_dir, method):
     for i, text in enumerate(batch):
         chunks = list(m.stream("the hare said", **dict(kw, seed=4 + i)))
         assert all(len(c) == 1 for c in chunks) and "".join(chunks) == text
-    # The batch path is the sampler the stage always used.
-    ids = sampling.sample_stateful(m.step, np.tile(m.encode("the hare said"), (3, 1)), 30, temperature=0.9,
+    # The batch path is the sampler the stage always used: by default the LSTM mixed with the n-gram.
+    mixed = ngram.MixedStep(m.step, ngram.TrainCounts(m.train_ids, 6, len(VOCAB)), 0.25)
+    ids = sampling.sample_stateful(mixed, np.tile(m.encode("the hare said"), (3, 1)), 30, temperature=0.9,
                                    top_k=5, top_p=0.95, seed=4)
     assert batch == [m.decode(r) for r in ids] or method == "window"
+
+
+def test_ngram_weight_zero_is_the_lstm_alone_and_the_mixture_differs(model_dir):
+    m = api.load(model_dir)
+    prompts = np.tile(m.encode("the hare said"), (4, 1))
+    alone = sampling.sample_stateful(m.step, prompts, 200, temperature=1.0, seed=1)
+    assert m.generate("the hare said", samples=4, length=200, temperature=1.0, seed=1, ngram_weight=0) == \
+        [m.decode(r) for r in alone]
+    mixed = m.generate("the hare said", samples=4, length=200, temperature=1.0, seed=1)
+    assert mixed != [m.decode(r) for r in alone]
+    assert mixed == m.generate("the hare said", samples=4, length=200, temperature=1.0, seed=1)
+    # The n-gram pulls the random network towards the training text's words.
+    words = set(TRAIN_TEXT.split())
+    share = [np.mean([w in words for w in " ".join(texts).split()]) for texts in (mixed, [m.decode(r) for r in alone])]
+    assert share[0] > share[1], share
+
+
+def test_a_folder_without_training_text_samples_from_the_lstm_alone_only(tmp_path):
+    m = api.load(random_bundle(tmp_path / "old", train_text=None))
+    with pytest.raises(ChargenError, match="holds no training text.*dvc repro -f select"):
+        m.generate("the")
+    assert len(m.generate("the", ngram_weight=0, length=10)[0]) == 10
+    assert len(m.generate("the", method="window", length=10)[0]) == 10
 
 
 def test_controls_and_prompts_are_checked(model_dir):
@@ -96,7 +126,7 @@ def test_generate_cli_streams_shows_prompt_and_help(model_dir):
     cli = ["chargen.generate", "--model", str(model_dir), "--length", "40"]
     help_text = run("chargen.generate", "--help").stdout
     for opt in ("--temperature", "--top-k", "--top-p", "--length", "--samples", "--seed", "--method",
-                "--show-prompt", "--interactive"):
+                "--show-prompt", "--interactive", "--ngram-weight", "--ngram-order"):
         assert opt in help_text
     assert help_text.count("(default:") >= 10
     res = run(*cli, "--prompt", "The Hare", "--seed", "3")

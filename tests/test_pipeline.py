@@ -11,7 +11,7 @@ import numpy as np
 
 from conftest import MIRROR, dvc, env_with_venv, git, make_text, set_params, stage
 
-STAGES = ["download", "prepare", "train", "select", "generate", "evaluate"]
+STAGES = ["download", "prepare", "train", "select", "generate", "evaluate", "figures"]
 
 
 def ran(output: str) -> list[str]:
@@ -44,7 +44,9 @@ def test_repro_outputs_and_rerun_rules(project):
     assert quality[0].startswith("temperature,real_word_share") and len(quality) == 4
 
     ev = json.loads((project / "metrics/eval.json").read_text())
-    assert list(ev) == ["lstm", "lstm_dynamic", "lstm_mix", "ngram", "gzip", "bzip2", "xz", "ppmd6", "ppmd16"]
+    assert list(ev) == ["lstm", "lstm_ngram", "lstm_dynamic", "lstm_mix", "ngram", "gzip", "bzip2", "xz", "ppmd6",
+                        "ppmd16"]
+    assert samples[0]["ngram_weight"] == 0.25 and samples[0]["ngram_order"] == 6
     assert json.loads((project / "metrics/run/evaluate.json").read_text())["val_chars"] == prep["val_chars"] - 1
     live = json.loads((project / "metrics/live/metrics.json").read_text())
     assert live == {"step": 2, "val_bpc": live["val_bpc"]} and live["val_bpc"] > 0
@@ -80,23 +82,29 @@ def test_repro_outputs_and_rerun_rules(project):
 
     # A generate param re-runs generate only.
     set_params(project, **{"generate.temperature": 0.5})
-    assert ran(dvc(project, "repro").stdout) == ["generate"]
+    assert ran(dvc(project, "repro").stdout) == ["generate", "figures"]
+    # The sampler's n-gram weight re-runs generate and evaluate, which scores that sampler.
+    set_params(project, **{"generate.ngram_weight": 0})
+    assert ran(dvc(project, "repro").stdout) == ["generate", "evaluate", "figures"]
+    assert "lstm_ngram" not in json.loads((project / "metrics/eval.json").read_text())
+    set_params(project, **{"generate.ngram_weight": 0.25})
+    assert ran(dvc(project, "repro").stdout) == ["generate", "evaluate", "figures"]
 
     # An evaluate param re-runs evaluate only. Without dynamic evaluation the n-gram model is
     # mixed with the static predictions; ngram_order 0 leaves the mixture out.
     set_params(project, **{"evaluate.dynamic_lr": 0})
-    assert ran(dvc(project, "repro").stdout) == ["evaluate"]
+    assert ran(dvc(project, "repro").stdout) == ["evaluate", "figures"]
     static = json.loads((project / "metrics/eval.json").read_text())
     assert "lstm_dynamic" not in static
     assert static["lstm"] == ev["lstm"] and static["ngram"] == ev["ngram"]
     assert 0 < static["lstm_mix"] < static["lstm"] + 0.05
     set_params(project, **{"evaluate.ngram_order": 0})
-    assert ran(dvc(project, "repro").stdout) == ["evaluate"]
+    assert ran(dvc(project, "repro").stdout) == ["evaluate", "figures"]
     assert not {"ngram", "lstm_mix"} & set(json.loads((project / "metrics/eval.json").read_text()))
 
     # A train param re-runs train and what follows, never download or prepare.
     set_params(project, **{"train.dropout": 0.1})
-    assert ran(dvc(project, "repro").stdout) == ["train", "select", "generate", "evaluate"]
+    assert ran(dvc(project, "repro").stdout) == ["train", "select", "generate", "evaluate", "figures"]
 
     # An error after Keras is loaded is still one line, and the previous samples survive it.
     before = (project / "samples/samples.json").read_text()
@@ -111,7 +119,7 @@ def test_repro_outputs_and_rerun_rules(project):
 
     # A prepare param re-runs prepare but not download.
     set_params(project, **{"prepare.seq_length": 16})
-    assert ran(dvc(project, "repro").stdout) == ["prepare", "train", "select", "generate", "evaluate"]
+    assert ran(dvc(project, "repro").stdout) == ["prepare", "train", "select", "generate", "evaluate", "figures"]
 
 
 def test_bad_input_is_one_line_and_nonzero(project):

@@ -15,6 +15,7 @@ in characters) and the compressors' figures on the same split.
 
 import argparse
 import json
+from math import nan
 import shutil
 import subprocess
 import sys
@@ -97,19 +98,21 @@ def main():
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="chargen-quality-") as tmp:
-        print("| configuration | all stages s | train s | s/epoch | epochs (best) | static | dynamic | mixed with n-gram | "
-              "real words | loop | copy | device |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |", flush=True)
+        print("| configuration | all stages s | train s | s/epoch | epochs (best) | static | sampled (+ n-gram) | "
+              "dynamic | mixed online | ppmd16 | real words | loop | copy | device |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+              flush=True)
         for name in args.configs:
             m = run(name, CONFIGS[name] + args.set, Path(tmp), Path(args.mirror).resolve())
             results[name] = m
             if "error" in m:
-                print(f"| {name} | {m['error']} | | | | | | | | | | |", flush=True)
+                print(f"| {name} | {m['error']} | | | | | | | | | | | | |", flush=True)
                 continue
             t, e, q = m["train"], m["eval"], m["samples"]
-            print(f"| {name} | {sum(m['stage_seconds'].values()):.0f} | {t.get('train_seconds', 0):.0f} | {t.get('seconds_per_epoch', 0):.1f} | "
-                  f"{t['epochs_run']} ({t['best_epoch']}) | {e['lstm']:.3f} | "
-                  f"{e.get('lstm_dynamic', float('nan')):.3f} | {e.get('lstm_mix', float('nan')):.3f} | "
+            print(f"| {name} | {sum(m['stage_seconds'].values()):.0f} | {t.get('train_seconds', 0):.0f} | "
+                  f"{t.get('seconds_per_epoch', 0):.1f} | "
+                  f"{t['epochs_run']} ({t['best_epoch']}) | {e['lstm']:.3f} | {e.get('lstm_ngram', nan):.3f} | "
+                  f"{e.get('lstm_dynamic', nan):.3f} | {e.get('lstm_mix', nan):.3f} | {e['ppmd16']:.3f} | "
                   f"{float(q['real_word_share']):.1%} | {q['longest_repeat']} | {q['longest_copy']} | "
                   f"{t['device']} ({t['backend']}) |", flush=True)
     for name, m in results.items():  # compressors see the same training text as that model

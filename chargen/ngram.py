@@ -132,36 +132,34 @@ class NgramStep:
     prompt, then what it generated), read as if it followed the training text. Fed a text one
     character at a time it predicts exactly what ngram_probs predicts for it (tested).
 
-    A stream's state is (its last `order` characters, its own counts: a dict per order from
-    context hash to a count vector).
+    A stream's state is [its last `order` characters, its own counts (a dict per order from
+    context hash to a count vector), the hashes of its current contexts of orders 0..order].
     """
 
     def __init__(self, known: TrainCounts):
         self.known, self.order, self.vocab_size = known, known.order, known.vocab_size
 
     def start(self, batch: int):
-        return [(list(self.known.tail), [{} for _ in range(self.order + 1)]) for _ in range(batch)]
+        tail = [int(x) for x in self.known.tail]
+        return [[list(tail), [{} for _ in range(self.order + 1)], self._hashes(tail)] for _ in range(batch)]
 
-    def _hashes(self, history) -> np.ndarray:
-        """(orders,) hashes of the last k chars of history, for k = 0..order, as _context_hashes
-        makes them (a context reaching before the text is padded the same way)."""
-        out = np.zeros(self.order + 1, dtype=np.uint64)
-        h = np.uint64(0)
-        with np.errstate(over="ignore"):
-            for k in range(1, self.order + 1):
-                sym = np.uint64(history[-k] + 1) if k <= len(history) else np.uint64(0)
-                h = h * _MULT + sym
-                out[k] = h
+    def _hashes(self, history) -> list[int]:
+        """Hashes of the last k chars of history, for k = 0..order, as _context_hashes makes them
+        (a context reaching before the text is padded the same way), in plain integers."""
+        out, h = [0], 0
+        for k in range(1, self.order + 1):
+            h = (h * _MULT_INT + (history[-k] + 1 if k <= len(history) else 0)) & _MASK
+            out.append(h)
         return out
 
     def predict(self, state) -> np.ndarray:
         """(batch, vocab) next-character probabilities of every stream."""
-        hashes = np.stack([self._hashes(history) for history, _ in state])  # (batch, orders)
+        hashes = np.array([stream[2] for stream in state], dtype=np.uint64)  # (batch, orders)
         p = np.full((len(state), self.vocab_size), 1.0 / self.vocab_size)
         for k in range(self.order + 1):
             counts = self.known.counts(k, hashes[:, k])
-            for row, (_, own) in enumerate(state):
-                seen = own[k].get(int(hashes[row, k]))
+            for row, (_, own, current) in enumerate(state):
+                seen = own[k].get(current[k])
                 if seen is not None:
                     counts[row] += seen
             p = witten_bell(p, counts)
@@ -169,13 +167,20 @@ class NgramStep:
 
     def update(self, state, ids):
         """Each stream has read one more character (ids: (batch,))."""
-        for (history, own), x in zip(state, np.asarray(ids)):
-            for k, h in enumerate(self._hashes(history)):
-                if k <= len(history):  # as ngram_probs, never count a context reaching before the text
-                    own[k].setdefault(int(h), np.zeros(self.vocab_size))[int(x)] += 1
-            history.append(int(x))
+        for stream, x in zip(state, np.asarray(ids).tolist()):
+            history, own, current = stream
+            for k in range(min(len(history), self.order) + 1):  # as ngram_probs, never count a
+                counts = own[k].get(current[k])                 # context reaching before the text
+                if counts is None:
+                    counts = own[k][current[k]] = np.zeros(self.vocab_size)
+                counts[x] += 1
+            history.append(x)
             del history[:-self.order or len(history)]
+            stream[2] = self._hashes(history)
         return state
+
+
+_MULT_INT, _MASK = int(_MULT), (1 << 64) - 1
 
 
 class MixedStep:

@@ -87,6 +87,27 @@ class EpochCommit(keras.callbacks.Callback):
                                f"free disk space or fix permissions, then dvc repro resumes") from None
 
 
+class EpochSeeds(keras.callbacks.Callback):
+    """Set the state of every random-number generator in the model (Dropout's) from the run's
+    seed and the epoch number when an epoch starts.
+
+    Keras keeps that state in variables that `model.save` does not store, and a model loaded to
+    resume draws fresh ones, so without this a resumed run drops other units than the
+    uninterrupted run did and ends with other weights. Derived from (seed, epoch, generator) it
+    is the same whether the epoch follows the one before in this process or a resume.
+    """
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        states = [v for v in self.model.variables if v.name == "seed_generator_state"]
+        for i, state in enumerate(states):
+            start = int(np.random.default_rng([self.seed, epoch, i]).integers(1, 2**31 - 1))
+            state.assign(np.array([start, 0], dtype=keras.backend.standardize_dtype(state.dtype)))
+
+
 class ResetStates(keras.callbacks.Callback):
     """Zero the LSTM states of a model trained on streams (chargen.batches.Streams) when an
     epoch starts and before validation, whose streams are other text."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from chargen.batches import Batches, Streams
-from chargen.callbacks import EpochCommit, Progress, ResetStates
+from chargen.callbacks import EpochCommit, EpochSeeds, Progress, ResetStates
 from chargen.checkpoints import (committed_epoch, early_stop_due, file_sha256, fingerprint,
                                  prepare_checkpoints, resume_name)
 from chargen.dataset import decode, load_dataset, n_windows, random_prompts
@@ -77,7 +77,7 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
     commit = EpochCommit(ckpt, history, cfg["patience"], train_b, on_history, log, sampler, write=strategy.chief)
     if done < cfg["epochs"] and not early_stop_due(history, cfg["patience"]):
         log(budget(cfg, train_b, done))
-        callbacks = [ResetStates(), commit] if streams else [commit]
+        callbacks = [EpochSeeds(seed), *([ResetStates()] if streams else []), commit]
         with strategy.fitting(model):
             model.fit(train_b, validation_data=val_b, epochs=cfg["epochs"], initial_epoch=done,
                       callbacks=[*callbacks, Progress(log)], verbose=0, shuffle=False)

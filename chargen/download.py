@@ -4,7 +4,10 @@ texts of your own from a path or an http(s) URL, byte for byte."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import re
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -62,32 +65,95 @@ def read_within(resp, deadline: float, max_bytes: int, timeout: float) -> bytes:
             raise TimeoutError(f"the attempt took longer than download.timeout = {timeout:g} s")
         chunk = resp.read1(READ_CHUNK)
         if not chunk:
+            if time.monotonic() > deadline:  # the Watchdog cut the connection: the body is partial
+                raise TimeoutError(f"the attempt took longer than download.timeout = {timeout:g} s")
+            if getattr(resp, "length", None):  # fewer bytes than the Content-Length promised
+                raise ConnectionError(f"the server closed the connection {resp.length:,} bytes short of "
+                                      f"the length it announced")
             break
         parts.append(chunk)
         size += len(chunk)
     return b"".join(parts)
 
 
+class Watchdog:
+    """Shuts down every socket an attempt opens once the attempt's deadline has passed, so that
+    no read can outlast it: not the body (read_within checks between reads), and not the status
+    line and headers either, which http.client reads line by line before any code of ours runs
+    (a server trickling them one byte at a time would otherwise hold the attempt open forever)."""
+
+    def __init__(self, deadline: float):
+        self.deadline, self.timers = deadline, []
+
+    def guard(self, sock) -> None:
+        timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), _shut, (sock,))
+        timer.daemon = True
+        timer.start()
+        self.timers.append(timer)
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def cancel(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """urllib with connections whose sockets this watchdog guards (redirects included)."""
+        guard = self.guard
+
+        class Guarded(http.client.HTTPConnection):
+            def connect(self):
+                super().connect()
+                guard(self.sock)
+
+        class GuardedTLS(http.client.HTTPSConnection):
+            def connect(self):
+                super().connect()
+                guard(self.sock)
+
+        class Plain(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(Guarded, req)
+
+        class TLS(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(GuardedTLS, req, context=self._context)
+
+        return urllib.request.build_opener(Plain, TLS)
+
+
+def _shut(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: the attempt ended in time
+
+
 def http_get(url: str, timeout: float, retries: int, max_bytes: int) -> bytes:
-    """GET a URL with retries (server errors and network faults only); each attempt, connecting
-    and reading the whole body, must finish within `timeout` seconds."""
+    """GET a URL with retries (server errors and network faults only); each attempt, connecting,
+    the response's head and its whole body, must finish within `timeout` seconds."""
     if url.split("://")[0] not in ("http", "https"):
         raise ChargenError(f"download.url {url!r} is not http(s): only http and https are fetched")
     last = None
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(min(2 ** (attempt - 1), 10))
+        watchdog = Watchdog(time.monotonic() + timeout)
         try:
-            deadline = time.monotonic() + timeout
             req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return read_within(resp, deadline, max_bytes, timeout)
+            with watchdog.opener().open(req, timeout=timeout) as resp:
+                return read_within(resp, watchdog.deadline, max_bytes, timeout)
         except urllib.error.HTTPError as exc:
             last = f"HTTP {exc.code} {exc.reason}"
             if exc.code < 500 and exc.code != 429:
                 break
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
             last = str(getattr(exc, "reason", exc))
+            if watchdog.expired():  # the watchdog cut the connection: say why, not how it broke
+                last = f"the attempt took longer than download.timeout = {timeout:g} s"
+        finally:
+            watchdog.cancel()
     raise ChargenError(
         f"could not download {url}: {last} (after {attempt + 1} tries); check the book id and network, "
         f"or set download.mirror to a folder holding the file"

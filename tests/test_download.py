@@ -2,6 +2,7 @@
 
 import hashlib
 import http.server
+import socket
 import threading
 import time
 from pathlib import Path
@@ -134,6 +135,38 @@ def test_a_trickling_server_cannot_outlast_the_timeout(server, tmp_path):
     with pytest.raises(ChargenError, match=r"took longer than download.timeout = 1 s.*after 1 tries"):
         fetch_book(11, cfg(srv, tmp_path, url=url, timeout=1, retries=0))
     assert time.monotonic() - t0 < 3
+
+
+def test_a_server_trickling_its_status_line_and_headers_cannot_outlast_the_timeout(tmp_path):
+    """The deadline also holds while the response head arrives, before any body: a server
+    sending `HTTP/1.1 200 OK` and a long header at one byte per 0.2 s (30 s in all) is cut
+    after download.timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 150:
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    threading.Thread(target=trickle, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/{{id}}.txt"
+    c = {"url": url, "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2, "retries": 0, "max_bytes": 10_000}
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s.*after 1 tries"):
+            fetch_book(11, c)
+        assert time.monotonic() - t0 < 4
+    finally:
+        stop.set()
+        listener.close()
 
 
 def test_an_html_page_in_the_mirror_names_the_file_to_replace(tmp_path):

@@ -48,7 +48,7 @@ def load_bundle(folder) -> tuple:
             raise ChargenError(f"{folder / name} is missing: run the select stage (dvc repro select)")
     vocab = read_json(folder / "vocab.json")
     config = read_json(folder / "config.json")
-    model = load_model(folder / "model.keras")
+    model = load_model(folder / "model.keras", fix="re-run the select stage that writes it (dvc repro -f select)")
     if model.output_shape[-1] != len(vocab):
         raise ChargenError(f"{folder}: model has {model.output_shape[-1]} outputs but the vocabulary "
                            f"{len(vocab)} characters; re-run select (dvc repro select)")

@@ -126,6 +126,21 @@ def set_aside(ckpt: Path, fp: dict, log) -> None:
         log(f"put back the checkpoints of these params and data from {earlier}")
 
 
+def start_over(ckpt: Path, fp: dict, log) -> None:
+    """Keep a folder whose last epoch cannot be resumed in `<folder>.prev/<id>-unusable-N/` and
+    begin an empty one for the same fingerprint."""
+    kept = ckpt.with_name(ckpt.name + ".prev")
+    kept.mkdir(exist_ok=True)
+    n = 1
+    while (kept / f"{fp['id']}-unusable-{n}").exists():
+        n += 1
+    place = kept / f"{fp['id']}-unusable-{n}"
+    ckpt.rename(place)
+    ckpt.mkdir()
+    write_json(ckpt / "fingerprint.json", fp)
+    log(f"kept the unusable checkpoints in {place}")
+
+
 def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
     """Make the folder ready for this fingerprint; return (epochs already done, their history).
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -123,13 +124,24 @@ def save_model(model: keras.Model, path) -> None:
             dst.writestr(fixed, data)
 
 
-def load_model(path, compile: bool = False) -> keras.Model:
-    """Load a .keras file in safe mode (no Lambda layers, no pickled code)."""
+def load_model(path, compile: bool = False, fix: str = "re-run the stage that wrote it") -> keras.Model:
+    """Load a .keras file in safe mode (no Lambda layers, no pickled code). A file that cannot be
+    loaded is a one-line ChargenError saying why (missing, corrupt, holding code) and `fix`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ChargenError(f"{path} does not exist: {fix}")
+    if not zipfile.is_zipfile(path):
+        raise ChargenError(f"{path} is corrupt or truncated (not a .keras zip file): {fix}")
     try:
         return keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ChargenError(f"cannot load model {path}: {first[:200]}; re-run the stage that wrote it") from None
+        text = " ".join(str(exc).split())
+        if "arbitrary code execution" in text or "safe_mode" in text:
+            raise ChargenError(f"{path} holds Python code (a Lambda layer or function), which safe mode "
+                               f"refuses to load because loading would run it: use a model written by "
+                               f"chargen ({fix})") from None
+        first = text.split(". ")[0] if text else type(exc).__name__
+        raise ChargenError(f"{path} cannot be loaded ({type(exc).__name__}: {first}): {fix}") from None
 
 
 def numpy_weights(model: keras.Model) -> dict:

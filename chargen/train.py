@@ -14,7 +14,7 @@ import numpy as np
 from chargen.batches import Batches, Streams
 from chargen.callbacks import EpochCommit, EpochSeeds, Progress, ResetStates
 from chargen.checkpoints import (committed_epoch, early_stop_due, file_sha256, fingerprint,
-                                 prepare_checkpoints, resume_name)
+                                 prepare_checkpoints, resume_name, start_over, weights_name)
 from chargen.dataset import decode, load_dataset, n_windows, random_prompts
 from chargen.io import ChargenError, write_text
 from chargen.model import build, compile_model, load_model, numpy_weights, param_count
@@ -61,13 +61,17 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
         train_b = Batches(ds["train_ids"], stride, T, cfg["batch_size"], cfg["objective"],
                           seed=seed, shift=stride, steps=cfg["steps_per_epoch"])
         val_b = Batches(ds["val_ids"], stride, T, cfg["batch_size"], cfg["objective"])
+    def fresh():
+        model = build(len(vocab), cfg, stateful_batch=cfg["batch_size"] if streams else 0)
+        compile_model(model, cfg, len(train_b))
+        return model
+
     with strategy.scope():
+        model = None
         if done:
-            model = load_model(ckpt / resume_name(done), compile=True)
-            log(f"resuming from epoch {done} in {ckpt}")
-        else:
-            model = build(len(vocab), cfg, stateful_batch=cfg["batch_size"] if streams else 0)
-            compile_model(model, cfg, len(train_b))
+            model, done, history = resume(ckpt, fp, done, history, fresh, log, strategy.chief)
+        if model is None:
+            model = fresh()
     if strategy.replicas > 1:
         log(f"{strategy.name}: {strategy.replicas} replicas, {cfg['batch_size'] // strategy.replicas} windows each")
 
@@ -88,6 +92,36 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
     if not strategy.chief:
         summary["chief"] = False
     return summary
+
+
+def resume(ckpt: Path, fp: dict, done: int, history: list, fresh, log, chief: bool = True):
+    """(model, epochs done, history) to go on from: the last epoch's resume file; if that is
+    unusable, a fresh model given the same epoch's weights file, which also holds the optimizer's
+    state, so the run still continues exactly; if that fails too, (None, 0, []): start over.
+    Nothing unusable is deleted: the resume file is kept beside as `.unusable`, and on a fresh
+    start the whole folder goes to models/checkpoints.prev/."""
+    path = ckpt / resume_name(done)
+    kept = path.with_name(path.name + ".unusable")
+    try:
+        model = load_model(path, compile=True, fix=f"kept as {kept.name}")
+        log(f"resuming from epoch {done} in {ckpt}")
+        return model, done, history
+    except ChargenError as exc:
+        why = str(exc)
+    if chief:
+        path.replace(kept)
+    weights = ckpt / weights_name(done)
+    try:
+        model = fresh()
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(weights)
+        log(f"warning: {why}; resuming from epoch {done} with {weights.name} (weights and optimizer state)")
+        return model, done, history
+    except Exception as exc:  # Keras raises many types for a bad file
+        log(f"warning: {why}; {weights.name} is unusable too ({type(exc).__name__}), so training starts over")
+    if chief:
+        start_over(ckpt, fp, log)
+    return None, 0, []
 
 
 def budget(cfg: dict, train_b, done: int) -> str:

@@ -126,7 +126,7 @@ def test_select_picks_the_lowest_stream_loss_and_is_loadable_alone(tmp_path, dat
     assert abs(select.val_loss(model, ds["val_ids"]) - res["val_loss_nats"]) < 1e-4
     # A damaged model folder is a one-line error, not a traceback.
     (out / "model.keras").write_bytes(b"not a zip")
-    with pytest.raises(ChargenError, match="cannot load model"):
+    with pytest.raises(ChargenError, match=r"model.keras is corrupt or truncated .*dvc repro -f select"):
         bundle.load_bundle(out)
 
 
@@ -199,3 +199,32 @@ def test_the_same_model_saves_to_the_same_bytes(tmp_path):
                        env=env_with_venv())
         digests.append(hashlib.sha256((tmp_path / name).read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+
+
+def test_a_damaged_resume_file_falls_back_to_the_epoch_weights_and_still_resumes_exactly(tmp_path, dataset):
+    cfg = dict(CFG, dropout=0.3)
+    train.train(dict(cfg, epochs=3), 5, dataset, tmp_path / "a", log=lambda *_: None)
+    train.train(dict(cfg, epochs=1), 5, dataset, tmp_path / "b", log=lambda *_: None)
+    (tmp_path / "b" / "resume_0001.keras").write_bytes(np.random.default_rng(0).bytes(5000))
+    lines, log = logs()
+    train.train(dict(cfg, epochs=3), 5, dataset, tmp_path / "b", log=log)
+    warning = next(line for line in lines if line.startswith("warning:"))
+    assert "resume_0001.keras is corrupt or truncated" in warning and "kept as resume_0001.keras.unusable" in warning
+    assert "resuming from epoch 1 with epoch_0001.weights.h5" in warning
+    assert (tmp_path / "b" / "resume_0001.keras.unusable").is_file()  # kept, not deleted
+    # The weights file holds the optimizer's state too: the run goes on as if nothing happened.
+    assert checkpoints.read_history(tmp_path / "a" / "history.csv") == \
+        checkpoints.read_history(tmp_path / "b" / "history.csv")
+
+
+def test_when_nothing_of_the_last_epoch_loads_training_starts_over_and_keeps_the_folder(tmp_path, dataset):
+    ckpt = tmp_path / "ckpt"
+    train.train(dict(CFG, epochs=1), 5, dataset, ckpt, log=lambda *_: None)
+    (ckpt / "resume_0001.keras").write_bytes(b"junk")
+    (ckpt / "epoch_0001.weights.h5").write_bytes(b"junk")
+    lines, log = logs()
+    summary = train.train(dict(CFG, epochs=2), 5, dataset, ckpt, log=log)
+    assert any("epoch_0001.weights.h5 is unusable too" in line and "starts over" in line for line in lines)
+    assert summary["epochs_run"] == 2 and [r["epoch"] for r in checkpoints.read_history(ckpt / "history.csv")] == [1, 2]
+    kept = list((tmp_path / "ckpt.prev").glob("*-unusable-1"))
+    assert len(kept) == 1 and (kept[0] / "resume_0001.keras.unusable").read_bytes() == b"junk"

@@ -14,6 +14,7 @@ stage go through this module, so a sample made here is the sample the CLI and th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,14 +38,27 @@ METHODS = ("stateful", "window")
 
 
 def check_controls(*, length, temperature, top_k, top_p, samples, seed, method, ngram_weight=0.0,
-                   ngram_order=0) -> None:
-    """One-line errors for sampling controls out of range (the same rules as generate params)."""
-    if not 0 <= ngram_weight < 1:
-        raise ChargenError(f"ngram_weight must be at least 0 and below 1, got {ngram_weight}")
-    if ngram_order < 0:
-        raise ChargenError(f"ngram_order must be at least 0, got {ngram_order}")
-    if temperature < 0 or length < 1 or samples < 1 or top_k < 0 or not 0 < top_p <= 1:
-        raise ChargenError("need temperature >= 0, length >= 1, samples >= 1, top_k >= 0, 0 < top_p <= 1")
+                   ngram_order=0, cli: bool = False) -> None:
+    """One-line errors for sampling controls out of range (the same rules as generate params),
+    naming the control (as a command-line flag when `cli`) and the value at fault."""
+    def finite(v):
+        return isinstance(v, (int, float)) and math.isfinite(v)
+
+    rules = [
+        ("temperature", temperature, finite(temperature) and temperature >= 0, "a number >= 0 (0 = greedy)"),
+        ("length", length, length >= 1, "at least 1"),
+        ("samples", samples, samples >= 1, "at least 1"),
+        ("top_k", top_k, top_k >= 0, "at least 0 (0 = off)"),
+        ("top_p", top_p, finite(top_p) and 0 < top_p <= 1, "above 0 and at most 1 (1 = off)"),
+        ("seed", seed, seed >= 0, "at least 0"),
+        ("ngram_weight", ngram_weight, finite(ngram_weight) and 0 <= ngram_weight < 1,
+         "at least 0 and below 1 (0 = the LSTM alone)"),
+        ("ngram_order", ngram_order, ngram_order >= 0, "at least 0"),
+    ]
+    for name, value, ok, allowed in rules:
+        if not ok:
+            shown = "--" + name.replace("_", "-") if cli else name
+            raise ChargenError(f"{shown} must be {allowed}, got {value}")
     if method not in METHODS:
         raise ChargenError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
 

@@ -7,21 +7,14 @@ import hashlib
 import http.client
 import re
 import socket
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from chargen.io import ChargenError, params_path, write_bytes
-
-SOURCE_SCHEMES = ("http", "https")  # text sources: these URLs, or a local path (no scheme)
-
-
-def scheme(source: str) -> str:
-    """The URL scheme of a text source, lowercased; '' for a local path."""
-    return source.split("://", 1)[0].lower() if "://" in source else ""
-
+from chargen.io import SOURCE_SCHEMES, ChargenError, params_path, scheme, write_bytes
 
 USER_AGENT = "chargen/0.1 (character-level text generation pipeline; python-urllib)"
 
@@ -58,9 +51,18 @@ READ_CHUNK = 1 << 16
 def read_within(resp, deadline: float, max_bytes: int, timeout: float) -> bytes:
     """The response body, read as it arrives, abandoned once `deadline` (time.monotonic) has
     passed: a server that trickles bytes cannot hold an attempt open for longer than its timeout
-    (plus at most one read, itself bounded by the socket timeout)."""
+    (plus at most one read, itself bounded by the socket timeout). Reading stops as soon as the
+    body is known to be over `max_bytes` (announced, or read so far)."""
+    announced = resp.headers.get("Content-Length", "")
+    size_text = f"{int(announced):,} bytes" if announced.isdigit() else f"more than {max_bytes:,} bytes"
+    too_big = ChargenError(f"{resp.url} is {size_text}, over download.max_bytes = {max_bytes:,}: raise the "
+                           f"cap if you trust it")
+    if announced.isdigit() and int(announced) > max_bytes:
+        raise too_big
     parts, size = [], 0
-    while size <= max_bytes:
+    while True:
+        if size > max_bytes:
+            raise too_big
         if time.monotonic() > deadline:
             raise TimeoutError(f"the attempt took longer than download.timeout = {timeout:g} s")
         chunk = resp.read1(READ_CHUNK)
@@ -160,6 +162,18 @@ def http_get(url: str, timeout: float, retries: int, max_bytes: int) -> bytes:
     )
 
 
+_noted = set()  # mirror folders already said to be missing in this run
+
+
+def note_missing_mirror(value: str, folder: Path) -> None:
+    """Say once per run that download.mirror names no folder: a typo there would otherwise send
+    the download to the network without a word."""
+    if folder not in _noted:
+        _noted.add(folder)
+        print(f"note: download.mirror {value!r} ({folder}) is not a folder; reading the cache or the "
+              f"network instead", file=sys.stderr)
+
+
 def fetch_book(book: int, cfg: dict) -> tuple[bytes, str]:
     """Return (bytes, where they came from) for a Gutenberg ebook: mirror, then cache, then HTTP.
 
@@ -180,8 +194,11 @@ def fetch_book(book: int, cfg: dict) -> tuple[bytes, str]:
         return data
 
     if cfg["mirror"]:
-        path = params_path(cfg["mirror"]) / name
-        if path.is_file():
+        folder = params_path(cfg["mirror"])
+        path = folder / name
+        if not folder.is_dir():
+            note_missing_mirror(cfg["mirror"], folder)
+        elif path.is_file():
             fix = f"replace it with the plain-text book ({name} from Project Gutenberg) or delete it"
             return verified(path.read_bytes(), str(path), fix), str(path.resolve())
 

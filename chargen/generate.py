@@ -66,7 +66,7 @@ def main(argv=None):
     args = parse(argv)
     check_controls(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    samples=args.samples, seed=args.seed, method=args.method, ngram_weight=args.ngram_weight,
-                   ngram_order=args.ngram_order)
+                   ngram_order=args.ngram_order, cli=True)
     model = load(args.model)
     if args.interactive:
         seed, n = args.seed, 0

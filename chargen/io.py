@@ -16,6 +16,14 @@ class ChargenError(Exception):
     """A user mistake (bad params, bad input). Printed as one line by `run_stage`."""
 
 
+SOURCE_SCHEMES = ("http", "https")  # text sources: these URLs, or a local path (no scheme)
+
+
+def scheme(source: str) -> str:
+    """The URL scheme of a text source, lowercased; '' for a local path."""
+    return source.split("://", 1)[0].lower() if "://" in source else ""
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds.
@@ -98,19 +106,27 @@ def params_path(value: str, cwd: Path | None = None) -> Path:
 
 
 def read_params(path: str | os.PathLike = "params.yaml") -> dict:
-    """params.yaml as the stages read it. The check_params stage, which every stage depends on,
-    has validated it (chargen.params) before any of them runs, so none of them needs to."""
-    import yaml
+    """params.yaml as the stages read it, validated (chargen.params). The check_params stage,
+    first in the pipeline, stops a whole `dvc repro` on bad params before DVC removes any
+    output; a stage run alone (`dvc repro -s train`, `python -m stages.train`) skips it, and
+    refuses bad params itself, in the same one line."""
+    from chargen.params import load
 
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return load(path)
 
 
 def run_stage(main) -> None:
-    """Run a stage's `main()`; turn a ChargenError into one line on stderr and exit status 1."""
+    """Run a stage's `main()`; turn a ChargenError, or an OSError such as a full disk, into one
+    line on stderr and exit status 1 (outputs are written atomically, so the old ones remain)."""
     try:
         main()
     except ChargenError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:  # a full disk, a read-only or unwritable folder, wherever it happens
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}; free disk space or fix permissions, then run it again "
+              f"(dvc repro): the outputs already there are kept", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -12,20 +12,23 @@ from pathlib import Path
 
 import yaml
 
-from chargen.download import SOURCE_SCHEMES, scheme
-from chargen.io import ChargenError
+from chargen.io import SOURCE_SCHEMES, ChargenError, scheme
 
 
 class Key:
-    def __init__(self, types, allowed: str, check=lambda v: True, nullable=False):
+    def __init__(self, types, allowed: str, check=lambda v: True, nullable=False, hint=lambda v: None):
         self.types = types if isinstance(types, tuple) else (types,)
         self.allowed = allowed
         self.check = check
         self.nullable = nullable
+        self.hint = hint  # value -> a specific message for a likely mistake, or None
 
     def validate(self, name, value):
         if value is None and self.nullable:
             return
+        hint = self.hint(value)
+        if hint:
+            raise ChargenError(f"params.yaml: {name} = {value!r} {hint}")
         ok_type = isinstance(value, self.types) and not (
             isinstance(value, bool) and bool not in self.types
         )
@@ -75,7 +78,7 @@ SCHEMA = {
                     lambda v: v.split("://")[0] in ("http", "https") and "{id}" in v),
         "mirror": _str("a folder holding pg<ID>.txt files, or '' for none"),
         "sha256": Key((str, dict), "'' (no pin), a 64-hex-digit sha256, or a map {ebook: sha256}",
-                      lambda v: _sha_ok(v)),
+                      lambda v: _sha_ok(v), hint=lambda v: _unquoted_pin(v)),
         "cache_dir": _str("a folder path, or '' to disable the cache"),
         "timeout": _float(0, 3600, lo_open=True),
         "retries": _int(0, 20),
@@ -83,7 +86,7 @@ SCHEMA = {
     },
     "prepare": {
         "strip_gutenberg": _BOOL,
-        "encoding": _str("a Python codec name such as utf-8, latin-1 or cp1252", lambda v: _codec_ok(v)),
+        "encoding": _str("a text encoding such as utf-8, latin-1 or cp1252", lambda v: _codec_ok(v)),
         "lowercase": _BOOL,
         "fold_typography": _BOOL,
         "val_fraction": _float(0, 1, lo_open=True, hi_open=True),
@@ -149,12 +152,22 @@ def _source_ok(v, allow_empty=False):
 
 
 def _codec_ok(v):
+    """A text encoding: codecs.lookup also knows bytes-to-bytes and str-to-str codecs (hex,
+    base64, rot13), which cannot decode a file into text."""
     import codecs
     try:
-        codecs.lookup(v)
+        return codecs.lookup(v)._is_text_encoding
     except LookupError:
         return False
-    return True
+
+
+def _unquoted_pin(v):
+    """YAML reads an unquoted pin of digits (or digits and one e) as a number."""
+    numbers = list(v.values()) if isinstance(v, dict) else [v]
+    if any(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers):
+        return ("is a number: YAML reads an unquoted sha256 made of digits as one; put each pin in "
+                "quotes, as in sha256: \"<64 hex digits>\"")
+    return None
 
 
 def _sha_ok(v):

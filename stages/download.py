@@ -56,6 +56,7 @@ def main():
                 "file": name,
                 "source": label,
                 "fetched_via": via,
+                "origin": origin,  # the mirror or cache file, or the URL, it was read from
                 "sha256": digest,
                 "bytes": size,
                 "role": it["role"],

@@ -64,7 +64,12 @@ def main():
         if problem:
             warn(problem)
     if not has_text:
-        raise ChargenError(f"the text of {target} is empty after preparation: check the source file")
+        origin = target_rec.get("origin", target_rec["source"])
+        if target_rec["kind"] == "gutenberg" and cfg["strip_gutenberg"]:
+            raise ChargenError(f"the Project Gutenberg START and END markers of {RAW / target} enclose no text "
+                               f"(it came from {origin}): replace that file with the whole book, or set "
+                               f"prepare.strip_gutenberg: false to use the file as it is")
+        raise ChargenError(f"{RAW / target} holds no text (it came from {origin}): check that file")
 
     T = cfg["seq_length"]
     stride = cfg["stride"] or T

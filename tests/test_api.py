@@ -88,8 +88,13 @@ def test_controls_and_prompts_are_checked(model_dir):
     m = api.load(model_dir)
     with pytest.raises(ChargenError, match="outside the model's vocabulary: '€'"):
         m.generate("the €")
-    with pytest.raises(ChargenError, match="temperature >= 0"):
+    with pytest.raises(ChargenError, match=r"^temperature must be a number >= 0 \(0 = greedy\), got -1$"):
         m.generate("the", temperature=-1)
+    for bad in (float("nan"), float("inf")):  # nan printed only newlines, inf uniform noise
+        with pytest.raises(ChargenError, match=f"temperature must be a number >= 0 .*got {bad}"):
+            m.generate("the", temperature=bad)
+    with pytest.raises(ChargenError, match="seed must be at least 0, got -1"):
+        list(m.stream("the", seed=-1))
     with pytest.raises(ChargenError, match="method must be one of"):
         list(m.stream("the", method="beam"))
 
@@ -120,6 +125,21 @@ def test_score_cli_writes_the_html_view(model_dir, tmp_path):
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and "bits</span>" in page and "the first 100 of 900" in page
     assert page.count('<span class="b') == 99 + 7 and page.count('<span class="na">') == 2  # 7 legend bins
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--length", "0", "--length must be at least 1, got 0"),
+    ("--length", "-5", "--length must be at least 1, got -5"),
+    ("--temperature", "-1", "--temperature must be a number >= 0 (0 = greedy), got -1.0"),
+    ("--temperature", "nan", "--temperature must be a number >= 0 (0 = greedy), got nan"),
+    ("--temperature", "inf", "--temperature must be a number >= 0 (0 = greedy), got inf"),
+    ("--top-p", "0", "--top-p must be above 0 and at most 1 (1 = off), got 0.0"),
+    ("--seed", "-1", "--seed must be at least 0, got -1"),
+    ("--ngram-weight", "1", "--ngram-weight must be at least 0 and below 1 (0 = the LSTM alone), got 1.0"),
+])
+def test_generate_cli_names_the_flag_and_value_at_fault_before_printing_anything(model_dir, flag, value, message):
+    res = run("chargen.generate", "--model", str(model_dir), "--prompt", "the hare", flag, value)
+    assert res.returncode == 1 and res.stdout == "" and res.stderr == f"error: {message}\n"
 
 
 def test_generate_cli_streams_shows_prompt_and_help(model_dir):

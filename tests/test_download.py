@@ -21,7 +21,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.hits.append(self.path)
         status, body = self.routes.get(self.path, (404, b"not found"))
         self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
+        if not self.path.startswith("/nolength/"):  # else the body ends when the connection closes
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.path.startswith("/slow/"):  # a byte every 0.3 s: each read is quick, the whole is not
             for i in range(len(body)):
@@ -106,10 +107,26 @@ def test_checksum_mismatch_is_refused_and_not_cached(server, tmp_path):
 
 
 def test_size_cap(server, tmp_path):
+    """Over download.max_bytes: the size the server announced, or "more than" the cap when it
+    announced none (the bytes read before stopping are not the file's size)."""
     srv, h = server
     h.routes["/files/11.txt"] = (200, b"x" * 20_000)
-    with pytest.raises(ChargenError, match="max_bytes"):
+    with pytest.raises(ChargenError, match=r"11.txt is 20,000 bytes, over download.max_bytes = 10,000: raise"):
         fetch_book(11, cfg(srv, tmp_path))
+    h.routes["/nolength/11.txt"] = (200, b"x" * 170_596)
+    url = f"http://127.0.0.1:{srv.server_address[1]}/nolength/{{id}}.txt"
+    with pytest.raises(ChargenError, match=r"11.txt is more than 10,000 bytes, over download.max_bytes = 10,000"):
+        fetch_book(11, cfg(srv, tmp_path, url=url))
+
+
+def test_a_mirror_that_is_not_a_folder_is_said_once(server, tmp_path, capsys):
+    srv, h = server
+    h.routes["/files/11.txt"] = h.routes["/files/12.txt"] = (200, BOOK)
+    c = cfg(srv, tmp_path, mirror=str(tmp_path / "shraed"))  # a typo
+    assert fetch_book(11, c)[0] == BOOK and fetch_book(12, c)[0] == BOOK
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"note: download.mirror '{tmp_path / 'shraed'}'"), err
+    assert "is not a folder; reading the cache or the network instead" in err[0]
 
 
 def test_mirror_needs_no_network(tmp_path):

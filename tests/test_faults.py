@@ -19,7 +19,7 @@ import yaml
 from chargen.dataset import load_dataset
 from chargen.model import load_model
 from chargen.io import ChargenError
-from conftest import MIRROR, dvc, env_with_venv, make_text, set_params, stage
+from conftest import MIRROR, ROOT, dvc, env_with_venv, make_text, set_params, stage
 
 STAGES = ["download", "prepare", "train", "select", "generate", "evaluate"]
 def results(project) -> dict:
@@ -46,11 +46,23 @@ def test_sigkill_at_random_points_then_repro_recovers_and_runs_are_deterministic
     baseline, baseline_lock = results(project), (project / "dvc.lock").read_text()
     rng = np.random.default_rng(2024)
     for name in STAGES:
-        # `dvc repro -f -s STAGE`, killed with SIGKILL (dvc and the stage process) at a random moment.
+        # `dvc repro -f -s STAGE`, killed with SIGKILL (dvc and the stage process) at a random moment;
+        # train from scratch, killed once its first epoch is committed, so that the re-run resumes
+        # (with dropout on: the tiny params keep the default 0.4) and must end where the
+        # uninterrupted run ended, to the last digit.
+        if name == "train":
+            subprocess.run(["rm", "-rf", str(project / "models/checkpoints")], check=True)
         proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", name], cwd=project,
                                 env=env_with_venv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
-        time.sleep(float(rng.uniform(1.0, 6.0)))
+        if name == "train":
+            deadline = time.time() + 300
+            # history.csv is written last when an epoch is committed (resume_0001.keras before it)
+            while not (project / "models/checkpoints/history.csv").exists() and time.time() < deadline:
+                time.sleep(0.05)
+            assert proc.poll() is None, "training ended before it could be killed"
+        else:
+            time.sleep(float(rng.uniform(1.0, 6.0)))
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         # What the stage writes is either the previous version or absent, never half-written.
@@ -63,6 +75,7 @@ def test_sigkill_at_random_points_then_repro_recovers_and_runs_are_deterministic
             (project / "dvc.lock").unlink()  # the README's recovery: every stage re-runs, training resumes
         out = dvc(project, "repro").stdout  # DVC recovers from the kill (stale lock) and finishes
         assert "Data and pipelines are up to date" in dvc(project, "status").stdout, out
+        assert name != "train" or "resuming from epoch" in out, out
         assert results(project) == baseline, name
         assert leftovers(project) == []
 
@@ -125,8 +138,9 @@ def test_damaged_files_are_clear_errors_and_keep_what_exists(project):
     vocab = (project / "models/best/vocab.json").read_text()
 
     best.write_bytes(good[: len(good) // 2])  # a truncated model
-    one_line_error(stage(project, "generate"), "cannot load model models/best/model.keras")
-    one_line_error(stage(project, "evaluate"), "cannot load model")
+    one_line_error(stage(project, "generate"), "models/best/model.keras is corrupt or truncated",
+                   "dvc repro -f select")
+    one_line_error(stage(project, "evaluate"), "models/best/model.keras is corrupt or truncated")
     assert (project / "samples/samples.json").read_text() == samples
     best.write_bytes(good)
 
@@ -180,8 +194,12 @@ def test_untrusted_files_are_refused(tmp_path):
     x = keras.Input((3,))
     m = keras.Model(x, keras.layers.Lambda(lambda t: t * 2)(x))
     m.save(tmp_path / "evil.keras")
-    with pytest.raises(ChargenError, match="cannot load model .*evil.keras"):
+    with pytest.raises(ChargenError) as refused:
         load_model(tmp_path / "evil.keras")
+    # The reason whole, not cut mid-sentence, and what to do.
+    assert str(refused.value) == (f"{tmp_path / 'evil.keras'} holds Python code (a Lambda layer or function), "
+                                  f"which safe mode refuses to load because loading would run it: use a model "
+                                  f"written by chargen (re-run the stage that wrote it)")
     # An array file holding pickled objects does not load: allow_pickle=False.
     np.savez(tmp_path / "evil.npz", vocab=np.array([object()], dtype=object), train_ids=np.zeros(3),
              val_ids=np.zeros(3), train_starts=np.zeros(1), val_starts=np.zeros(1), seq_length=1, stride=1,
@@ -218,3 +236,34 @@ def test_full_disk_or_unwritable_checkpoints_are_clear_errors(tmp_path, monkeypa
     with pytest.raises(ChargenError, match="is a file, not a folder"):
         train.train(dict(CFG, epochs=1), 1, ds, blocker, log=lambda *_: None)
     assert blocker.read_text() == "mine"
+
+
+def test_full_disk_while_select_saves_is_one_line_and_keeps_the_model(tmp_path, monkeypatch, dataset, capsys):
+    """Every stage that writes turns a full disk into one line; models/best stays as it was."""
+    from test_train import CFG
+
+    import keras
+
+    from chargen import train
+    from chargen.io import run_stage
+    from stages import select as select_stage
+
+    train.train(dict(CFG, epochs=1), 1, dataset, tmp_path / "models/checkpoints", log=lambda *_: None)
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    (tmp_path / "data/prepared/dataset.npz").write_bytes(dataset.read_bytes())
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "models/best").mkdir()
+    (tmp_path / "models/best/model.keras").write_bytes(b"the model the user has")
+    monkeypatch.chdir(tmp_path)
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(keras.Model, "save", full)
+    with pytest.raises(SystemExit) as stop:
+        run_stage(select_stage.main)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 1 and len(err) == 1 and err[0].startswith("error: No space left on device"), err
+    assert "free disk space" in err[0]
+    assert (tmp_path / "models/best/model.keras").read_bytes() == b"the model the user has"
+    assert not list((tmp_path / "models").glob(".*.tmp"))

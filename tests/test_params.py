@@ -38,7 +38,7 @@ def test_committed_params_are_valid():
     (None, "seed", 1.5, "seed = 1.5"),
     ("download", "text", "file:///etc/passwd", "download.text = 'file:///etc/passwd'"),
     ("download", "extra_texts", ["s3://bucket/a.txt"], "paths or http(s) URLs"),
-    ("prepare", "encoding", "klingon-8", "Python codec name"),
+    ("prepare", "encoding", "klingon-8", "a text encoding"),
     ("evaluate", "dynamic_lr", -0.1, "evaluate.dynamic_lr = -0.1"),
     ("evaluate", "dynamic_segment", 0, "evaluate.dynamic_segment = 0"),
     ("evaluate", "ngram_order", -1, "evaluate.ngram_order = -1"),
@@ -108,3 +108,39 @@ def test_bad_yaml_is_one_line(tmp_path):
         params.load(f)
     with pytest.raises(ChargenError, match="not found"):
         params.load(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("stage,change", [
+    ("train", ("train", "epochs", -1)),
+    ("generate", ("generate", "top_p", 0)),
+    ("prepare", ("prepare", "encoding", "hex")),
+])
+def test_a_stage_run_alone_refuses_bad_params_in_one_line(tmp_path, stage, change):
+    """`dvc repro -s train` runs no check_params: the stage itself refuses, before any work."""
+    import subprocess
+    import sys
+
+    from conftest import env_with_venv
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change(*change)))
+    env = dict(env_with_venv(), PYTHONPATH=str(ROOT))
+    res = subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"error: params.yaml: {change[0]}.{change[1]} = "), lines[0]
+    assert list(tmp_path.iterdir()) == [tmp_path / "params.yaml"]  # nothing written
+
+
+def test_hex_is_a_codec_but_not_a_text_encoding():
+    with pytest.raises(ChargenError, match="prepare.encoding = 'rot13' is not allowed; use a text encoding"):
+        params.validate(with_change("prepare", "encoding", "rot13"))
+    params.validate(with_change("prepare", "encoding", "cp1252"))
+
+
+def test_an_unquoted_sha256_pin_is_said_to_need_quotes(tmp_path):
+    text = (ROOT / "params.yaml").read_text().replace('sha256: ""', "sha256: " + "0" * 64, 1)
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ChargenError) as e:
+        params.load(tmp_path / "params.yaml")
+    assert "download.sha256 = 0 is a number" in str(e.value) and "in quotes" in str(e.value)

@@ -147,8 +147,11 @@ def test_bad_input_is_one_line_and_nonzero(project):
     (mirror / "pg13.txt").write_text(gutenberg("\n\n"), encoding="utf-8")
     assert stage(project, "download").returncode == 0
     res = stage(project, "prepare")
+    origin = (mirror / "pg13.txt").resolve()
     assert res.returncode == 1 and res.stderr.strip().splitlines() == [
-        "error: the text of pg13.txt is empty after preparation: check the source file"]
+        f"error: the Project Gutenberg START and END markers of data/raw/pg13.txt enclose no text (it came "
+        f"from {origin}): replace that file with the whole book, or set prepare.strip_gutenberg: false to "
+        f"use the file as it is"]
     assert not (project / "data/prepared/dataset.npz").exists()
 
     # A text shorter than a window plus its validation part.

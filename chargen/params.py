@@ -113,6 +113,7 @@ SCHEMA = {
         "precision": _choice("float32", "mixed_float16", "mixed_bfloat16"),
         "sample_every": _int(0, extra=" (0 = no samples during training)"),
         "steps_per_epoch": _int(0, extra=" (the most batches in an epoch; 0 = an epoch is one pass over the training text)"),
+        "val_chars": _int(0, extra=" (the most validation characters read each epoch and by select; 0 = all)"),
         "strategy": _choice("single", "mirrored", "multiworker"),
     },
     "select": {

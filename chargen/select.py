@@ -41,7 +41,7 @@ def select(ckpt, dataset_path, out, average: int = 1) -> dict:
     ckpt = Path(ckpt)
     ds = load_dataset(dataset_path)
     model, cfg = load_model_for(ckpt, ds)
-    val = ds["val_ids"]
+    val = ds["val_ids"][:cfg.get("val_chars") or None]  # what training validated on (the evaluate stage reads it all)
     files = committed_weights(ckpt)
     if not files:
         raise ChargenError(f"no finished checkpoint in {ckpt}: run the train stage first (dvc repro train)")

@@ -34,9 +34,10 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
         keras.mixed_precision.set_dtype_policy(cfg["precision"])
     ds = load_dataset(dataset_path, mmap=True)  # token ids stay on disk, paged in as windows need them
     vocab, T, stride = ds["vocab"], ds["seq_length"], ds["stride"]
-    if not n_windows(len(ds["train_ids"]), T, stride) or not n_windows(len(ds["val_ids"]), T, stride):
+    val_ids = ds["val_ids"][:cfg.get("val_chars") or None]  # per-epoch validation: bounded on a big book
+    if not n_windows(len(ds["train_ids"]), T, stride) or not n_windows(len(val_ids), T, stride):
         raise ChargenError(f"{dataset_path} has no complete window in train or validation; "
-                           f"lower prepare.seq_length or prepare.val_fraction")
+                           f"lower prepare.seq_length or prepare.val_fraction, or raise train.val_chars")
     streams = cfg["batches"] == "streams"
     strategy = strategy_for(cfg)
     ckpt = Path(ckpt_dir)
@@ -51,16 +52,16 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
     keras.utils.set_random_seed(seed)
     if streams:
         train_b = Streams(ds["train_ids"], T, cfg["batch_size"], seed=seed, steps=cfg["steps_per_epoch"])
-        val_b = Streams(ds["val_ids"], T, cfg["batch_size"])
+        val_b = Streams(val_ids, T, cfg["batch_size"])
         if not len(val_b) or not train_b.per_pass:
             raise ChargenError(
-                f"the validation text ({len(ds['val_ids'])} chars) is too short for {cfg['batch_size']} "
+                f"the validation text ({len(val_ids)} chars) is too short for {cfg['batch_size']} "
                 f"streams of {T} chars (train.batches: streams); lower train.batch_size or "
                 f"prepare.seq_length, or raise prepare.val_fraction")
     else:
         train_b = Batches(ds["train_ids"], stride, T, cfg["batch_size"], cfg["objective"],
                           seed=seed, shift=stride, steps=cfg["steps_per_epoch"])
-        val_b = Batches(ds["val_ids"], stride, T, cfg["batch_size"], cfg["objective"])
+        val_b = Batches(val_ids, stride, T, cfg["batch_size"], cfg["objective"])
     def fresh():
         model = build(len(vocab), cfg, stateful_batch=cfg["batch_size"] if streams else 0)
         compile_model(model, cfg, len(train_b))

@@ -228,3 +228,15 @@ def test_when_nothing_of_the_last_epoch_loads_training_starts_over_and_keeps_the
     assert summary["epochs_run"] == 2 and [r["epoch"] for r in checkpoints.read_history(ckpt / "history.csv")] == [1, 2]
     kept = list((tmp_path / "ckpt.prev").glob("*-unusable-1"))
     assert len(kept) == 1 and (kept[0] / "resume_0001.keras.unusable").read_bytes() == b"junk"
+
+
+def test_val_chars_bounds_what_training_and_select_validate_on(tmp_path, dataset):
+    """On a big book, per-epoch validation and select read at most train.val_chars characters of
+    the held-out text (the evaluate stage reads all of it)."""
+    ckpt = tmp_path / "ckpt"
+    train.train(dict(CFG, epochs=1, val_chars=300), 1, dataset, ckpt, log=lambda *_: None)
+    res = select.select(ckpt, dataset, tmp_path / "best")
+    assert res["val_chars_scored"] == (300 - 1) // select.STREAMS * select.STREAMS
+    assert len(load_dataset(dataset)["val_ids"]) > 1000  # so the cap took effect
+    with pytest.raises(ChargenError, match="no complete window in train or validation.*raise train.val_chars"):
+        train.train(dict(CFG, epochs=1, val_chars=10), 1, dataset, tmp_path / "tiny", log=lambda *_: None)

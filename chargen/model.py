@@ -47,8 +47,6 @@ def build(vocab_size: int, cfg: dict, stateful_batch: int = 0) -> keras.Model:
         embed = layers.Embedding(vocab_size, fixed.shape[1], trainable=False, name="embed")
         x = embed(ids)
         embed.set_weights([fixed])
-    if cfg.get("embed_dropout"):  # whole characters: every component of a position's vector at once
-        x = layers.Dropout(cfg["embed_dropout"], noise_shape=(None, None, 1), name="drop_chars")(x)
     for i in range(cfg["layers"]):
         keep_sequence = cfg["objective"] == "sequence" or i < cfg["layers"] - 1
         # Default activations and no recurrent dropout keep the layer cuDNN-eligible on a GPU.

@@ -103,7 +103,6 @@ SCHEMA = {
         "layers": _int(1, 16),
         "units": _int(1, 16384),
         "dropout": _float(0, 1, hi_open=True),
-        "embed_dropout": _float(0, 1, hi_open=True),
         "batch_size": _int(1, 1 << 20),
         "epochs": _int(1, 100000),
         "learning_rate": _float(0, 10, lo_open=True),

@@ -26,10 +26,11 @@ def _codec(encoding: str) -> str:
     return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
 
 
-def _not_encoded(where: str, encoding: str, bad: bytes, offset: str) -> ChargenError:
+def _not_encoded(where: str, encoding: str, bad: bytes, offset: str, detail: str = "") -> ChargenError:
+    """`detail` replaces the bad byte and offset for codecs whose errors give none (punycode)."""
     return ChargenError(
-        f"{where} is not {encoding} (bad byte {bad!r} at offset {offset}); set prepare.encoding to the "
-        f"file's encoding (old Windows text files are usually cp1252) or convert it to UTF-8 "
+        f"{where} is not {encoding} ({detail or f'bad byte {bad!r} at offset {offset}'}); set prepare.encoding "
+        f"to the file's encoding (old Windows text files are usually cp1252) or convert it to UTF-8 "
         f"(iconv -f cp1252 -t utf-8)"
     )
 
@@ -44,6 +45,8 @@ def decode(data: bytes, where: str, encoding: str = "utf-8") -> str:
         text = data.decode(_codec(encoding))
     except UnicodeDecodeError as exc:
         raise _not_encoded(where, encoding, data[exc.start:exc.start + 1], str(exc.start)) from None
+    except UnicodeError as exc:  # a text codec's own complaint, without a position
+        raise _not_encoded(where, encoding, b"", "", str(exc.__cause__ or exc)) from None
     return _unix_newlines(text)
 
 
@@ -107,6 +110,8 @@ def iter_clean(path, where: str, *, strip: bool, lowercase: bool, fold: bool, en
             except UnicodeDecodeError as exc:  # the decoder may hold a few bytes of the last chunk
                 raise _not_encoded(where, encoding, exc.object[exc.start:exc.start + 1],
                                    f"about {offset + exc.start}") from None
+            except UnicodeError as exc:
+                raise _not_encoded(where, encoding, b"", "", str(exc)) from None
             offset += len(data)
             cut = len(text) if not data else text.rfind("\n") + 1
             if cut == 0 and len(text) > max(4 * chunk_bytes, 1 << 26):  # 64M chars, no line break: cut at a space

@@ -96,21 +96,33 @@ class Watchdog:
     def expired(self) -> bool:
         return time.monotonic() >= self.deadline
 
+    def connect(self, address, timeout=None, source_address=None):
+        """socket.create_connection within the time left, guarded at once: a proxy's reply to
+        CONNECT is read before http.client hands the socket back. The time left also bounds the
+        TLS handshake, which wraps (and so unguards) this socket before it is guarded again
+        (else a slow connect and then a trickled handshake could take a whole timeout more)."""
+        sock = socket.create_connection(address, max(0.01, self.deadline - time.monotonic()), source_address)
+        sock.settimeout(max(0.01, self.deadline - time.monotonic()))
+        self.guard(sock)
+        return sock
+
     def cancel(self) -> None:
         for timer in self.timers:
             timer.cancel()
 
     def opener(self) -> urllib.request.OpenerDirector:
         """urllib with connections whose sockets this watchdog guards (redirects included)."""
-        guard = self.guard
+        guard, connect = self.guard, self.connect
 
         class Guarded(http.client.HTTPConnection):
             def connect(self):
+                self._create_connection = connect
                 super().connect()
                 guard(self.sock)
 
         class GuardedTLS(http.client.HTTPSConnection):
             def connect(self):
+                self._create_connection = connect
                 super().connect()
                 guard(self.sock)
 
@@ -152,7 +164,8 @@ def http_get(url: str, timeout: float, retries: int, max_bytes: int) -> bytes:
                 break
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
             last = str(getattr(exc, "reason", exc))
-            if watchdog.expired():  # the watchdog cut the connection: say why, not how it broke
+            if watchdog.expired() or isinstance(getattr(exc, "reason", exc), TimeoutError):
+                # the watchdog cut the connection, or a socket ran out of the time left: say why
                 last = f"the attempt took longer than download.timeout = {timeout:g} s"
         finally:
             watchdog.cancel()

@@ -153,12 +153,16 @@ def _source_ok(v, allow_empty=False):
 
 def _codec_ok(v):
     """A text encoding: codecs.lookup also knows bytes-to-bytes and str-to-str codecs (hex,
-    base64, rot13), which cannot decode a file into text."""
+    base64, rot13), which cannot decode a file into text, and 'undefined', a text encoding
+    that refuses to decode anything, even no bytes at all."""
     import codecs
     try:
-        return codecs.lookup(v)._is_text_encoding
-    except LookupError:
+        if not codecs.lookup(v)._is_text_encoding:
+            return False
+        codecs.decode(b"", v)
+    except (LookupError, UnicodeError):
         return False
+    return True
 
 
 def _unquoted_pin(v):

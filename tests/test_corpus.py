@@ -46,6 +46,18 @@ def test_not_utf8_names_the_fix_or_takes_a_declared_encoding():
     assert decode("\ufeffcaf\u00e9".encode("utf-8"), "b", "UTF_8") == "caf\u00e9"  # BOM dropped
 
 
+def test_a_text_encoding_that_fails_without_a_position_is_one_line(tmp_path):
+    """Some text encodings (punycode) raise a bare UnicodeError, not a UnicodeDecodeError with
+    an offset: still the one-line "not <encoding>" error, read whole or streamed."""
+    ascii_text = b"Alice was beginning to get very tired of sitting by her sister\n"
+    with pytest.raises(ChargenError, match=r"^book.txt is not punycode \(.*code point.*\); set prepare.encoding"):
+        decode(ascii_text, "book.txt", "punycode")
+    path = tmp_path / "book.txt"
+    path.write_bytes(ascii_text)
+    with pytest.raises(ChargenError, match=r"^book.txt is not punycode \(.*code point.*\); set prepare.encoding"):
+        list(iter_clean(path, "book.txt", strip=False, lowercase=True, fold=True, encoding="punycode"))
+
+
 def test_own_text_sources(tmp_path):
     from chargen.download import fetch_text, safe_name, source_kind
     assert source_kind("https://example.com/a.txt") == "url" and source_kind("texts/a.md") == "path"

@@ -39,6 +39,7 @@ def test_committed_params_are_valid():
     ("download", "text", "file:///etc/passwd", "download.text = 'file:///etc/passwd'"),
     ("download", "extra_texts", ["s3://bucket/a.txt"], "paths or http(s) URLs"),
     ("prepare", "encoding", "klingon-8", "a text encoding"),
+    ("prepare", "encoding", "undefined", "prepare.encoding = 'undefined' is not allowed; use a text encoding"),
     ("evaluate", "dynamic_lr", -0.1, "evaluate.dynamic_lr = -0.1"),
     ("evaluate", "dynamic_segment", 0, "evaluate.dynamic_segment = 0"),
     ("evaluate", "ngram_order", -1, "evaluate.ngram_order = -1"),

@@ -80,7 +80,9 @@ def compile_model(model: keras.Model, cfg: dict, steps_per_epoch: int) -> None:
         lr = keras.optimizers.schedules.CosineDecay(
             lr, decay_steps=max(1, cfg["epochs"] * steps_per_epoch), alpha=0.02
         )
-    opt = keras.optimizers.Adam(learning_rate=lr, clipnorm=cfg["clipnorm"] or None)
+    # Named, not auto-named ("adam_1" for a second model in one process): the name is saved in
+    # the .keras file, whose bytes must not depend on what else the process built.
+    opt = keras.optimizers.Adam(learning_rate=lr, clipnorm=cfg["clipnorm"] or None, name="adam")
     model.compile(
         optimizer=opt,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -92,8 +94,14 @@ FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 def _renumber_shared_objects(node, ids: dict):
     """Keras writes `shared_object_id` as Python's id() of the object, a memory address; number
-    them in order of appearance instead (the same sharing, the same bytes every time)."""
+    them in order of appearance instead (the same sharing, the same bytes every time).
+
+    A dtype policy is a value, yet a built model shares one policy object between layers and a
+    loaded one does not: its sharing is dropped, so a resumed run saves the bytes an
+    uninterrupted one saves."""
     if isinstance(node, dict):
+        if str(node.get("class_name", "")).endswith("DTypePolicy"):
+            node = {k: v for k, v in node.items() if k != "shared_object_id"}
         return {k: (ids.setdefault(v, len(ids) + 1) if k == "shared_object_id" else _renumber_shared_objects(v, ids))
                 for k, v in node.items()}
     if isinstance(node, list):

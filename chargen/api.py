@@ -174,5 +174,6 @@ class Model:
 
 
 def load(folder="models/best") -> Model:
-    """Load a model folder written by the select stage (model.keras, vocab.json, config.json)."""
+    """Load a model folder written by the select stage (model.keras, vocab.json, config.json and
+    train_ids.npy, the training text the sampler's n-gram counts)."""
     return Model(folder)

@@ -6,7 +6,7 @@ import shutil
 from chargen import api
 from conftest import dvc, git
 
-FILES = ["config.json", "model.keras", "vocab.json"]
+FILES = ["config.json", "model.keras", "train_ids.npy", "vocab.json"]
 
 
 def test_artifact_get_and_surprisal_view(project, tmp_path):

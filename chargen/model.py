@@ -144,10 +144,14 @@ def load_model(path, compile: bool = False, fix: str = "re-run the stage that wr
         text = " ".join(str(exc).split())
         if "arbitrary code execution" in text or "safe_mode" in text:
             raise ChargenError(f"{path} holds Python code (a Lambda layer or function), which safe mode "
-                               f"refuses to load because loading would run it: use a model written by "
-                               f"chargen ({fix})") from None
+                               f"refuses to load because loading would run it; use a model written by "
+                               f"chargen: {fix}") from None
         first = text.split(". ")[0] if text else type(exc).__name__
-        raise ChargenError(f"{path} cannot be loaded ({type(exc).__name__}: {first}): {fix}") from None
+        # A zip whose members are damaged (a bad checksum, a config that is not JSON) is corrupt;
+        # anything else (say, a model of another Keras) is said as Keras says it.
+        damaged = isinstance(exc, (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError))
+        raise ChargenError(f"{path} {'is corrupt' if damaged else 'cannot be loaded'} "
+                           f"({type(exc).__name__}: {first}): {fix}") from None
 
 
 def numpy_weights(model: keras.Model) -> dict:

@@ -189,6 +189,32 @@ def test_damaged_files_are_clear_errors_and_keep_what_exists(project):
     assert stage(project, "prepare").returncode == 0 and npz.read_bytes() != kept
 
 
+def test_a_keras_zip_with_damaged_members_is_said_to_be_corrupt(tmp_path):
+    """A .keras file can be a sound zip with a damaged member (a bad checksum, a config that is
+    not JSON): it is corrupt, and the message names the fix, not only Keras' exception."""
+    import zipfile
+
+    from chargen.model import build, save_model
+    from test_train import CFG
+
+    good = tmp_path / "good.keras"
+    save_model(build(5, CFG), good)
+    flipped = bytearray(good.read_bytes())
+    member = zipfile.ZipFile(good).getinfo("model.weights.h5")
+    start = member.header_offset + 30 + len(member.filename) + len(member.extra) + 100
+    flipped[start:start + 50] = bytes(b ^ 0xFF for b in flipped[start:start + 50])
+    (tmp_path / "flipped.keras").write_bytes(bytes(flipped))
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(tmp_path / "config.keras", "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, b"{not json" if name == "config.json" else src.read(name))
+    for name, why in (("flipped.keras", "BadZipFile: Bad CRC-32"), ("config.keras", "JSONDecodeError")):
+        assert zipfile.is_zipfile(tmp_path / name)
+        with pytest.raises(ChargenError) as bad:
+            load_model(tmp_path / name, fix="dvc repro -f select")
+        message = str(bad.value)
+        assert message.startswith(f"{tmp_path / name} is corrupt ({why}") and message.endswith("): dvc repro -f select"), message
+
+
 def test_untrusted_files_are_refused(tmp_path):
     import keras
 
@@ -200,8 +226,8 @@ def test_untrusted_files_are_refused(tmp_path):
         load_model(tmp_path / "evil.keras")
     # The reason whole, not cut mid-sentence, and what to do.
     assert str(refused.value) == (f"{tmp_path / 'evil.keras'} holds Python code (a Lambda layer or function), "
-                                  f"which safe mode refuses to load because loading would run it: use a model "
-                                  f"written by chargen (re-run the stage that wrote it)")
+                                  f"which safe mode refuses to load because loading would run it; use a model "
+                                  f"written by chargen: re-run the stage that wrote it")
     # An array file holding pickled objects does not load: allow_pickle=False.
     np.savez(tmp_path / "evil.npz", vocab=np.array([object()], dtype=object), train_ids=np.zeros(3),
              val_ids=np.zeros(3), train_starts=np.zeros(1), val_starts=np.zeros(1), seq_length=1, stride=1,

@@ -154,110 +154,84 @@ def test_a_trickling_server_cannot_outlast_the_timeout(server, tmp_path):
     assert time.monotonic() - t0 < 3
 
 
-def test_a_server_trickling_its_status_line_and_headers_cannot_outlast_the_timeout(tmp_path):
-    """The deadline also holds while the response head arrives, before any body: a server
-    sending `HTTP/1.1 200 OK` and a long header at one byte per 0.2 s (30 s in all) is cut
-    after download.timeout."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
+@pytest.fixture
+def trickler():
+    """trickler(payload) -> the port of a 127.0.0.1 server that sends `payload` one byte per
+    0.2 s to its first connection; stopped when the test ends."""
+    stop, listeners = threading.Event(), []
 
-    def trickle():
-        conn, _ = listener.accept()
-        with conn:
-            for byte in b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 150:
-                if stop.is_set():
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
-                time.sleep(0.2)
+    def start(payload: bytes) -> int:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
 
-    threading.Thread(target=trickle, daemon=True).start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/{{id}}.txt"
-    c = {"url": url, "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2, "retries": 0, "max_bytes": 10_000}
-    t0 = time.monotonic()
-    try:
-        with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s.*after 1 tries"):
-            fetch_book(11, c)
-        assert time.monotonic() - t0 < 4
-    finally:
-        stop.set()
+        def trickle():
+            conn, _ = listener.accept()
+            with conn:
+                for byte in payload:
+                    if stop.is_set():
+                        return
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        return
+                    time.sleep(0.2)
+
+        threading.Thread(target=trickle, daemon=True).start()
+        return listener.getsockname()[1]
+
+    yield start
+    stop.set()
+    for listener in listeners:
         listener.close()
 
 
-def test_a_slow_connect_then_a_trickled_tls_handshake_cannot_outlast_the_timeout(monkeypatch):
+def test_a_server_trickling_its_status_line_and_headers_cannot_outlast_the_timeout(trickler):
+    """The deadline also holds while the response head arrives, before any body: a server
+    sending `HTTP/1.1 200 OK` and a long header at one byte per 0.2 s (30 s in all) is cut
+    after download.timeout."""
+    port = trickler(b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 150)
+    url = f"http://127.0.0.1:{port}/{{id}}.txt"
+    c = {"url": url, "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2, "retries": 0, "max_bytes": 10_000}
+    t0 = time.monotonic()
+    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s.*after 1 tries"):
+        fetch_book(11, c)
+    assert time.monotonic() - t0 < 4
+
+
+def test_a_slow_connect_then_a_trickled_tls_handshake_cannot_outlast_the_timeout(monkeypatch, trickler):
     """https: the TLS handshake runs inside connecting, before the watchdog guards the socket.
     After a connect that took 1.5 s (a slow network), a server trickling its handshake (a TLS
     record header that promises 16 KiB, then a byte per 0.2 s) is still cut at download.timeout,
     not a whole timeout after the connect."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def trickle():
-        conn, _ = listener.accept()
-        with conn:
-            for byte in b"\x16\x03\x03\x40\x00" + b"\x02" * 100:
-                if stop.is_set():
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
-                time.sleep(0.2)
-
+    port = trickler(b"\x16\x03\x03\x40\x00" + b"\x02" * 100)
     connect = socket.create_connection
 
     def slow_connect(*args, **kwargs):
         time.sleep(1.5)
         return connect(*args, **kwargs)
 
-    threading.Thread(target=trickle, daemon=True).start()
     monkeypatch.setattr(socket, "create_connection", slow_connect)
-    url = f"https://127.0.0.1:{listener.getsockname()[1]}/{{id}}.txt"
+    url = f"https://127.0.0.1:{port}/{{id}}.txt"
     c = {"url": url, "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2, "retries": 0, "max_bytes": 10_000}
     t0 = time.monotonic()
-    try:
-        with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 tries\)"):
-            fetch_book(11, c)
-        assert time.monotonic() - t0 < 3
-    finally:
-        stop.set()
-        listener.close()
+    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 tries\)"):
+        fetch_book(11, c)
+    assert time.monotonic() - t0 < 3
 
 
-def test_a_proxy_trickling_its_tunnel_reply_cannot_outlast_the_timeout(monkeypatch):
+def test_a_proxy_trickling_its_tunnel_reply_cannot_outlast_the_timeout(monkeypatch, trickler):
     """Behind an https proxy (https_proxy), the proxy's reply to CONNECT is read while
     connecting, before the TLS handshake: a proxy trickling it is cut at download.timeout too."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def trickle():
-        conn, _ = listener.accept()
-        with conn:
-            for byte in b"HTTP/1.1 200 Connection established\r\nX-Padding: " + b"x" * 150:
-                if stop.is_set():
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
-                time.sleep(0.2)
-
-    threading.Thread(target=trickle, daemon=True).start()
+    port = trickler(b"HTTP/1.1 200 Connection established\r\nX-Padding: " + b"x" * 150)
     for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
     c = {"url": "https://books.example/{id}.txt", "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2,
          "retries": 0, "max_bytes": 10_000}
     t0 = time.monotonic()
-    try:
-        with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 tries\)"):
-            fetch_book(11, c)
-        assert time.monotonic() - t0 < 3
-    finally:
-        stop.set()
-        listener.close()
+    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 tries\)"):
+        fetch_book(11, c)
+    assert time.monotonic() - t0 < 3
 
 
 def test_an_html_page_in_the_mirror_names_the_file_to_replace(tmp_path):

@@ -170,7 +170,7 @@ def http_get(url: str, timeout: float, retries: int, max_bytes: int) -> bytes:
         finally:
             watchdog.cancel()
     raise ChargenError(
-        f"could not download {url}: {last} (after {attempt + 1} tries); check the book id and network, "
+        f"could not download {url}: {last} (after {attempt + 1} {'try' if attempt == 0 else 'tries'}); check the book id and network, "
         f"or set download.mirror to a folder holding the file"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -125,7 +126,10 @@ def run_stage(main) -> None:
         sys.exit(1)
     except OSError as exc:  # a full disk, a read-only or unwritable folder, wherever it happens
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"error: {exc.strerror or exc}{where}; free disk space or fix permissions, then run it again "
+        fix = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free disk space",
+               errno.EACCES: "fix the permissions", errno.EPERM: "fix the permissions",
+               errno.EROFS: "make that folder writable"}.get(exc.errno, "fix the cause")
+        print(f"error: {exc.strerror or exc}{where}; {fix}, then run it again "
               f"(dvc repro): the outputs already there are kept", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

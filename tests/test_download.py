@@ -149,7 +149,7 @@ def test_a_trickling_server_cannot_outlast_the_timeout(server, tmp_path):
     h.routes["/slow/11.txt"] = (200, b"x" * 100)
     url = f"http://127.0.0.1:{srv.server_address[1]}/slow/{{id}}.txt"
     t0 = time.monotonic()
-    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 1 s.*after 1 tries"):
+    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 1 s.*after 1 try"):
         fetch_book(11, cfg(srv, tmp_path, url=url, timeout=1, retries=0))
     assert time.monotonic() - t0 < 3
 
@@ -193,7 +193,7 @@ def test_a_server_trickling_its_status_line_and_headers_cannot_outlast_the_timeo
     url = f"http://127.0.0.1:{port}/{{id}}.txt"
     c = {"url": url, "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2, "retries": 0, "max_bytes": 10_000}
     t0 = time.monotonic()
-    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s.*after 1 tries"):
+    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s.*after 1 try"):
         fetch_book(11, c)
     assert time.monotonic() - t0 < 4
 
@@ -214,7 +214,7 @@ def test_a_slow_connect_then_a_trickled_tls_handshake_cannot_outlast_the_timeout
     url = f"https://127.0.0.1:{port}/{{id}}.txt"
     c = {"url": url, "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2, "retries": 0, "max_bytes": 10_000}
     t0 = time.monotonic()
-    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 tries\)"):
+    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 try\)"):
         fetch_book(11, c)
     assert time.monotonic() - t0 < 3
 
@@ -229,7 +229,7 @@ def test_a_proxy_trickling_its_tunnel_reply_cannot_outlast_the_timeout(monkeypat
     c = {"url": "https://books.example/{id}.txt", "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2,
          "retries": 0, "max_bytes": 10_000}
     t0 = time.monotonic()
-    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 tries\)"):
+    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 try\)"):
         fetch_book(11, c)
     assert time.monotonic() - t0 < 3
 

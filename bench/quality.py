@@ -31,7 +31,7 @@ from bench.run_stages import apply  # noqa: E402
 TUTORIAL = ["prepare.seq_length=100", "prepare.stride=1", "train.objective=last", "train.batches=windows",
             "train.input=scaled", "train.layers=1", "train.units=256", "train.dropout=0.2", "train.batch_size=128",
             "train.learning_rate=0.001", "train.lr_schedule=constant", "train.clipnorm=0", "train.patience=0",
-            "train.epochs=20"]
+            "train.epochs=20", "train.steps_per_epoch=0"]
 
 # The default before issue 15 (1x256, dropout 0.4, 24 epochs); most rows below start from it.
 OLD = ["train.layers=1", "train.units=256", "train.dropout=0.4", "train.epochs=24"]
@@ -52,9 +52,19 @@ CONFIGS = {
     "extra-books": OLD + ["download.extra_books=[1513, 1228, 2701]", "train.epochs=6"],
     # issue 24 (the embedding-dropout rows used a train.embed_dropout option, since removed)
     "seq64-b16": ["prepare.seq_length=64", "train.batch_size=16"],
+    # streams cut into chunks of N windows, dealt to the rows in a new order every pass
+    "1x256-chunks8": OLD + ["train.batches=streams", "train.stream_chunk=8"],
+    "1x256-chunks4": OLD + ["train.batches=streams", "train.stream_chunk=4"],
+    "1x256-chunks16": OLD + ["train.batches=streams", "train.stream_chunk=16"],
+    "chunks8": ["train.batches=streams", "train.stream_chunk=8"],
+    "chunks8-d0.5": ["train.batches=streams", "train.stream_chunk=8", "train.dropout=0.5"],
     # larger books with the default params (the book is the only change)
     "moby-dick": ["download.book=2701"],
     "origin": ["download.book=1228"],
+    "moby-1x256": ["download.book=2701"] + OLD,
+    "moby-1x256-chunks8": ["download.book=2701"] + OLD + ["train.batches=streams", "train.stream_chunk=8"],
+    "moby-chunks8": ["download.book=2701", "train.batches=streams", "train.stream_chunk=8"],
+    "origin-chunks8": ["download.book=1228", "train.batches=streams", "train.stream_chunk=8"],
 }
 
 

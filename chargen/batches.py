@@ -120,31 +120,63 @@ class Batches(_Passes):
 
 class Streams(_Passes):
     """Batches for training with the LSTM state carried over (truncated backpropagation through
-    time, as char-rnn trains): the text is cut into `batch_size` contiguous streams, row r of
-    every batch is the next `seq_length` chars of stream r, so each batch continues the one
-    before it and the model, made stateful, learns across window edges.
+    time, as char-rnn trains): row r of every batch is the next `seq_length` chars of row r's
+    text, so each batch continues the one before it and the model, made stateful, learns across
+    window edges.
 
-    With a seed, each pass over the text starts at a random offset below seq_length, so the
-    windows are cut at different places each pass. The state is reset at every epoch start (see
+    With `chunk` 0 the text is cut into `batch_size` contiguous streams, read in the same order
+    every pass. With `chunk` N the text is cut into chunks of N windows, and each pass gives the
+    rows the chunks in a seeded random order: a row reads its chunk for N batches, then all rows
+    move to new chunks together and the state is zeroed (`chunk_starts`). Each batch then mixes
+    places from all over the text, drawn anew every pass, while most windows still start from
+    the state of the text before them.
+
+    With a seed, each pass starts at a random offset below seq_length, so the windows are cut at
+    different places each pass. The state is reset at every epoch start (see
     chargen.callbacks.ResetStates), so a resumed run sees exactly what an uninterrupted one saw.
     """
 
-    def __init__(self, ids, seq_length, batch_size, seed=None, steps=0):
+    def __init__(self, ids, seq_length, batch_size, seed=None, steps=0, chunk=0):
         super().__init__()
         self.ids, self.seq_length, self.batch_size = ids, int(seq_length), int(batch_size)
-        self.seed, self.steps = seed, int(steps)
-        # Every pass has the same number of steps, whatever its offset (shift below seq_length).
-        self.stream_length = (len(ids) - self.seq_length) // self.batch_size
-        self.per_pass = max(0, (self.stream_length - 1) // self.seq_length)
+        self.seed, self.steps, self.chunk = seed, int(steps), int(chunk)
+        if self.chunk:
+            # Chunks of every pass fit whatever its offset (below seq_length); the last group of
+            # rows is completed with chunks from the start of the pass's order.
+            self.n_chunks = max(0, (len(ids) - self.seq_length - 1) // (self.chunk * self.seq_length))
+            self.per_pass = math.ceil(self.n_chunks / self.batch_size) * self.chunk
+        else:
+            self.stream_length = (len(ids) - self.seq_length) // self.batch_size
+            self.per_pass = max(0, (self.stream_length - 1) // self.seq_length)
         self.n = self.per_pass * self.batch_size  # windows per pass
+        self._order = (None, None)
         self.set_epoch(0)
+
+    def _offset_and_order(self, p: int):
+        if self._order[0] != p:
+            offset, order = 0, None
+            if self.seed is not None:
+                rng = np.random.default_rng([self.seed, p])
+                offset = int(rng.integers(self.seq_length))
+                if self.chunk:
+                    order = rng.permutation(self.n_chunks)
+            if self.chunk and order is None:
+                order = np.arange(self.n_chunks)
+            self._order = (p, (offset, order))
+        return self._order[1]
+
+    def chunk_starts(self, i: int) -> bool:
+        """Whether batch i of the current epoch starts new chunks (the state must be zeroed)."""
+        return bool(self.chunk) and self._pass_and_batch(i)[1] % self.chunk == 0
 
     def starts(self, i: int) -> np.ndarray:
         """Text offsets of the rows of batch i of the current epoch."""
         p, b = self._pass_and_batch(i)
-        offset = 0
-        if self.seed is not None:
-            offset = int(np.random.default_rng([self.seed, p]).integers(self.seq_length))
+        offset, order = self._offset_and_order(p)
+        if self.chunk:
+            group, k = divmod(b, self.chunk)
+            rows = order[(group * self.batch_size + np.arange(self.batch_size)) % self.n_chunks]
+            return offset + (rows.astype(np.int64) * self.chunk + k) * self.seq_length
         rows = np.arange(self.batch_size, dtype=np.int64) * self.stream_length
         return offset + rows + b * self.seq_length
 

@@ -110,7 +110,16 @@ class EpochSeeds(keras.callbacks.Callback):
 
 class ResetStates(keras.callbacks.Callback):
     """Zero the LSTM states of a model trained on streams (chargen.batches.Streams) when an
-    epoch starts and before validation, whose streams are other text."""
+    epoch starts, before validation, whose streams are other text, and when the rows move to
+    new chunks (train.stream_chunk)."""
+
+    def __init__(self, batches=None):
+        super().__init__()
+        self.batches = batches
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch and self.batches is not None and self.batches.chunk_starts(batch):
+            self._reset()
 
     def _reset(self):
         for layer in self.model.layers:

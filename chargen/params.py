@@ -97,7 +97,8 @@ SCHEMA = {
     },
     "train": {
         "objective": _choice("sequence", "last"),
-        "batches": _choice("streams", "windows"),
+        "batches": _choice("auto", "streams", "windows"),
+        "stream_chunk": _int(0, extra=" (windows per chunk of batches: streams; 0 = batch_size whole streams)"),
         "input": _choice("embedding", "onehot", "scaled"),
         "embedding_dim": _int(1, 4096),
         "layers": _int(1, 16),
@@ -126,6 +127,7 @@ SCHEMA = {
         "ngram_order": _int(0, 32, extra=" (longest context of the n-gram model mixed with the LSTM; 0 = no mixture)"),
         "mix_lr": Key(float, "a number >= 0 (step size of the online mixing weights)",
                       lambda v: math.isfinite(float(v)) and 0 <= float(v) <= 100),
+        "max_chars": _int(0, extra=" (the most held-out characters scored, from its beginning; 0 = all)"),
     },
     "generate": {
         "method": _choice("stateful", "window"),

@@ -38,7 +38,7 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
     if not n_windows(len(ds["train_ids"]), T, stride) or not n_windows(len(val_ids), T, stride):
         raise ChargenError(f"{dataset_path} has no complete window in train or validation; "
                            f"lower prepare.seq_length or prepare.val_fraction, or raise train.val_chars")
-    streams = cfg["batches"] == "streams"
+    streams = batches_mode(cfg, len(ds["train_ids"]), T, len(val_ids), log) == "streams"
     strategy = strategy_for(cfg)
     ckpt = Path(ckpt_dir)
     fp = fingerprint(cfg, seed, file_sha256(dataset_path))
@@ -51,7 +51,8 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
 
     keras.utils.set_random_seed(seed)
     if streams:
-        train_b = Streams(ds["train_ids"], T, cfg["batch_size"], seed=seed, steps=cfg["steps_per_epoch"])
+        train_b = Streams(ds["train_ids"], T, cfg["batch_size"], seed=seed, steps=cfg["steps_per_epoch"],
+                          chunk=cfg.get("stream_chunk", 0))
         val_b = Streams(val_ids, T, cfg["batch_size"])
         if not len(val_b) or not train_b.per_pass:
             raise ChargenError(
@@ -82,7 +83,7 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
     commit = EpochCommit(ckpt, history, cfg["patience"], train_b, on_history, log, sampler, write=strategy.chief)
     if done < cfg["epochs"] and not early_stop_due(history, cfg["patience"]):
         log(budget(cfg, train_b, done))
-        callbacks = [EpochSeeds(seed), *([ResetStates()] if streams else []), commit]
+        callbacks = [EpochSeeds(seed), *([ResetStates(train_b)] if streams else []), commit]
         with strategy.fitting(model):
             model.fit(train_b, validation_data=val_b, epochs=cfg["epochs"], initial_epoch=done,
                       callbacks=[*callbacks, Progress(log)], verbose=0, shuffle=False)
@@ -93,6 +94,41 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
     if not strategy.chief:
         summary["chief"] = False
     return summary
+
+
+AUTO_PASSES = 8  # batches: auto trains windows when the budget reads the text at least this many times
+
+
+def budget_passes(cfg: dict, n_train: int, seq_length: int) -> float:
+    """How many times the training budget (epochs x steps_per_epoch batches) reads the text."""
+    if not cfg["steps_per_epoch"]:
+        return float(cfg["epochs"])
+    per_epoch = cfg["steps_per_epoch"] * cfg["batch_size"] * seq_length / max(1, n_train)
+    return cfg["epochs"] * min(1.0, per_epoch)
+
+
+def batches_mode(cfg: dict, n_train: int, seq_length: int, n_val: int, log=lambda *_: None) -> str:
+    """'windows' or 'streams'. `auto` follows the book's size against the budget: a text the
+    budget reads many times (Alice: 20) is where windows, each from a zeroed state, overfit
+    less; a text read only a few times (Moby Dick: 2.4) is where the budget limits the model,
+    and streams, which learn faster, score better (docs/results.md)."""
+    if cfg["batches"] != "auto":
+        return cfg["batches"]
+    passes = budget_passes(cfg, n_train, seq_length)
+    chunk = cfg.get("stream_chunk", 0)
+    if passes >= AUTO_PASSES:
+        why = f"the budget reads the training text {passes:.1f} times, at least {AUTO_PASSES}"
+        mode = "windows"
+    elif cfg["objective"] != "sequence" or cfg["strategy"] != "single":
+        why, mode = "streams need objective: sequence on a single device", "windows"
+    elif Streams(np.zeros(n_val, np.uint8), seq_length, cfg["batch_size"]).per_pass < 1:
+        why, mode = f"the validation text is too short for {cfg['batch_size']} streams", "windows"
+    else:
+        why = f"the budget reads the training text {passes:.1f} times, fewer than {AUTO_PASSES}"
+        mode = "streams"
+    kind = f"streams in chunks of {chunk} windows" if mode == "streams" and chunk else mode
+    log(f"train.batches: auto -> {kind} ({why})")
+    return mode
 
 
 def resume(ckpt: Path, fp: dict, done: int, history: list, fresh, log, chief: bool = True):
@@ -132,7 +168,7 @@ def budget(cfg: dict, train_b, done: int) -> str:
     start = f" (resuming after epoch {done})" if done else ""
     share = (f"{chars / (train_b.n * train_b.seq_length):.0%} of the text per epoch" if train_b.steps
              else "the whole text each epoch")
-    return (f"training {epochs} epochs{start} of {steps} batches of {train_b.batch_size} x "
+    return (f"training {epochs} epoch{'s' if epochs != 1 else ''}{start} of {steps} batches of {train_b.batch_size} x "
             f"{train_b.seq_length} chars ({share}): {chars:,} chars per epoch, {epochs * chars:,} in all")
 
 
@@ -175,7 +211,7 @@ def summarise(history, model) -> dict:
 def run_info(seconds: list[float], train_b: Batches, cfg, strategy) -> dict:
     """How this run went on this machine (metrics/run/train.json, not compared by DVC): the
     epochs trained in this process and their speed, the strategy, backend and versions."""
-    info = {"epochs_timed": len(seconds)}
+    info = {"epochs_timed": len(seconds), "batches": "streams" if isinstance(train_b, Streams) else "windows"}
     if seconds:
         per_window = train_b.seq_length if cfg["objective"] == "sequence" else 1
         targets = min(len(train_b) * train_b.batch_size, train_b.n) * per_window  # per epoch

@@ -28,13 +28,13 @@ def main():
     cfg, sampler = params["evaluate"], params["generate"]
     model, vocab, _ = load_bundle(MODEL)
     ds = load_dataset(DATASET)
-    val_ids = ds["val_ids"]
+    val_ids = ds["val_ids"][:cfg["max_chars"] or None]  # every figure, the compressors' too, on this text
     targets = np.asarray(val_ids)[1:]
     t0 = time.perf_counter()
     probs = model_probs(StepLSTM(numpy_weights(model)), val_ids)
     secs = time.perf_counter() - t0
     bpc, n = bits_per_char(probs, targets), len(targets)
-    run = {"val_chars": n, "scored_chars_per_second": round(n / secs, 1)}
+    run = {"val_chars": n, "held_out_chars": len(ds["val_ids"]), "scored_chars_per_second": round(n / secs, 1)}
     static = probs
     bits = -np.log2(np.maximum(probs[np.arange(n), targets], 1e-300))
     write_text(HTML, surprisal_html(decode(val_ids, vocab), np.concatenate([[np.nan], bits]),
@@ -59,7 +59,7 @@ def main():
         ngram = ngram_probs(ds["train_ids"], val_ids, sampler["ngram_order"], len(vocab))
         sampled = {"lstm_ngram": round(bits_per_char((1 - w) * static + w * ngram, targets), 4)}
         run["sampler_seconds"] = round(time.perf_counter() - t0, 1)
-    comp = compressor_bpc(decode(ds["train_ids"], vocab), decode(ds["val_ids"], vocab))
+    comp = compressor_bpc(decode(ds["train_ids"], vocab), decode(val_ids, vocab))
     result = {"lstm": round(bpc, 4), **sampled, **dyn, **mix, **comp}
     write_json(METRICS, result)
     write_json(RUN, run)

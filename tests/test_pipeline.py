@@ -101,6 +101,14 @@ def test_repro_outputs_and_rerun_rules(project):
     set_params(project, **{"evaluate.ngram_order": 0})
     assert ran(dvc(project, "repro").stdout) == ["evaluate", "figures"]
     assert not {"ngram", "lstm_mix"} & set(json.loads((project / "metrics/eval.json").read_text()))
+    # max_chars bounds the text every figure scores, the compressors' included, so they compare.
+    half = prep["val_chars"] // 2
+    set_params(project, **{"evaluate.max_chars": half})
+    assert ran(dvc(project, "repro").stdout) == ["evaluate", "figures"]
+    run = json.loads((project / "metrics/run/evaluate.json").read_text())
+    assert run["val_chars"] == half - 1 and run["held_out_chars"] == prep["val_chars"]
+    short = json.loads((project / "metrics/eval.json").read_text())
+    assert short["lstm"] != static["lstm"] and short["ppmd16"] != static["ppmd16"]
 
     # A train param re-runs train and what follows, never download or prepare.
     set_params(project, **{"train.dropout": 0.1})

@@ -119,6 +119,31 @@ def test_streams_continue_row_by_row_and_cover_the_text():
     assert all(np.array_equal(a, c) for a, c in zip(stepped, passes[:50]))
 
 
+def test_stream_chunks_are_dealt_anew_each_pass_and_read_through():
+    """train.stream_chunk: each row reads one chunk of N consecutive windows, then every row
+    moves to a new chunk together (the batch that must zero the state); each pass deals the
+    chunks in its own seeded order and reads every chunk once (the last group of rows topped up
+    from the pass's first chunks)."""
+    ids = np.arange(1_000, dtype=np.int32)
+    b = Streams(ids, 10, 4, seed=5, chunk=3)
+    assert b.n_chunks == 32 and len(b) == b.per_pass == 24
+    orders = []
+    for epoch in range(3):
+        starts = np.stack(all_starts(b, epoch))  # (batches, rows)
+        assert [b.chunk_starts(i) for i in range(6)] == [True, False, False, True, False, False]
+        assert (np.diff(starts.reshape(8, 3, 4), axis=1) == 10).all()  # within a chunk: the next window
+        firsts = starts[::3].ravel()
+        offset = int(firsts.min() % 30)
+        assert ((firsts - offset) % 30 == 0).all() and offset < 10
+        chunks = (firsts - offset) // 30
+        assert set(chunks.tolist()) == set(range(32))  # every chunk read in the pass
+        orders.append(chunks[:32].tolist())
+        x, y = b[len(b) - 1]
+        assert (y[:, :-1] == x[:, 1:]).all() and y.max() < len(ids)
+    assert orders[0] != orders[1] != orders[2]
+    assert not Streams(ids, 10, 4, seed=5).chunk_starts(0)  # whole streams: only the epoch start
+
+
 def write_corpus(path, n_bytes: int) -> None:
     """Random words, 8 different blocks of ~4 MB written in a seeded random order."""
     rng = np.random.default_rng(0)

@@ -38,11 +38,12 @@ def test_trains_checkpoints_and_resumes(tmp_path, dataset):
     assert abs(hist[0]["val_bpc"] - hist[0]["val_loss"] / np.log(2)) < 1e-5
 
 
-@pytest.mark.parametrize("batches,dropout", [("windows", 0.3), ("streams", 0.3), ("windows", 0.0)])
-def test_resumed_run_matches_an_uninterrupted_one(tmp_path, dataset, batches, dropout):
+@pytest.mark.parametrize("batches,dropout,chunk", [("windows", 0.3, 0), ("streams", 0.3, 0), ("streams", 0.3, 2),
+                                                   ("windows", 0.0, 0)])
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, dataset, batches, dropout, chunk):
     """Exactly: with dropout on, the resumed epochs draw the same dropout masks as the epochs of
     the uninterrupted run, so history and weights are the same numbers, not close ones."""
-    cfg = dict(CFG, batches=batches, dropout=dropout)
+    cfg = dict(CFG, batches=batches, dropout=dropout, stream_chunk=chunk)
     seen = []
     whole = train.train(dict(cfg, epochs=3), 5, dataset, tmp_path / "a", log=lambda *_: None,
                         on_history=lambda h: seen.append([dict(r) for r in h]))
@@ -78,6 +79,49 @@ def test_streams_train_a_stateful_model_whose_weights_select_reads(tmp_path, dat
     assert abs(select.val_loss(model, load_dataset(dataset)["val_ids"]) - res["val_loss_nats"]) < 1e-4
     with pytest.raises(ChargenError, match="too short for 64 streams of 20 chars .* lower train.batch_size"):
         train.train(dict(CFG, batches="streams", batch_size=64), 1, dataset, tmp_path / "c", log=lambda *_: None)
+
+
+def test_auto_batches_follow_the_text_against_the_budget():
+    """batches: auto trains windows on a text the budget reads often (Alice), streams on one it
+    reads a few times (Moby Dick), and says which and why; windows where streams cannot run."""
+    cfg = dict(CFG, batches="auto", stream_chunk=8, epochs=20, steps_per_epoch=128, batch_size=32)
+    lines, log = logs()
+    assert train.batches_mode(cfg, 130_000, 32, 14_000, log) == "windows"
+    assert lines[-1] == "train.batches: auto -> windows (the budget reads the training text 20.0 times, at least 8)"
+    assert train.batches_mode(cfg, 1_100_000, 32, 120_000, log) == "streams"
+    assert lines[-1] == ("train.batches: auto -> streams in chunks of 8 windows (the budget reads the "
+                         "training text 2.4 times, fewer than 8)")
+    assert train.batches_mode(dict(cfg, steps_per_epoch=0, epochs=3), 130_000, 32, 14_000) == "streams"
+    assert train.batches_mode(dict(cfg, objective="last"), 1_100_000, 32, 120_000) == "windows"
+    assert train.batches_mode(dict(cfg, strategy="mirrored"), 1_100_000, 32, 120_000) == "windows"
+    assert train.batches_mode(cfg, 1_100_000, 32, 500, log) == "windows"
+    assert "too short for 32 streams" in lines[-1]
+    assert train.batches_mode(dict(cfg, batches="windows"), 1_100_000, 32, 120_000) == "windows"
+
+
+def test_stream_chunks_zero_the_state_when_the_rows_move_on():
+    """With train.stream_chunk the state is zeroed at each chunk's first batch, and only there
+    (the epoch's first batch is zeroed by on_epoch_begin); whole streams only at epoch starts."""
+    from chargen.batches import Streams
+    from chargen.callbacks import ResetStates
+
+    class Layer:
+        stateful, resets = True, 0
+
+        def reset_state(self):
+            self.resets += 1
+
+    layer = Layer()
+    for chunk, expected in [(3, [3, 6, 9]), (0, [])]:
+        cb = ResetStates(Streams(np.arange(600, dtype=np.int32), 10, 2, seed=1, chunk=chunk))
+        cb.set_model(type("Model", (), {"layers": [layer]})())
+        zeroed = []
+        for i in range(11):
+            before = layer.resets
+            cb.on_train_batch_begin(i)
+            if layer.resets > before:
+                zeroed.append(i)
+        assert zeroed == expected
 
 
 def test_other_params_never_resume(tmp_path, dataset):

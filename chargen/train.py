@@ -107,6 +107,11 @@ def budget_passes(cfg: dict, n_train: int, seq_length: int) -> float:
     return cfg["epochs"] * min(1.0, per_epoch)
 
 
+def _streams_fit(n: int, seq_length: int, batch_size: int, chunk: int = 0) -> bool:
+    """Whether n chars make at least one batch of streams (a zero-byte stand-in for the ids)."""
+    return Streams(np.broadcast_to(np.uint8(0), (n,)), seq_length, batch_size, chunk=chunk).per_pass > 0
+
+
 def batches_mode(cfg: dict, n_train: int, seq_length: int, n_val: int, log=lambda *_: None) -> str:
     """'windows' or 'streams'. `auto` follows the book's size against the budget: a text the
     budget reads many times (Alice: 20) is where windows, each from a zeroed state, overfit
@@ -121,8 +126,9 @@ def batches_mode(cfg: dict, n_train: int, seq_length: int, n_val: int, log=lambd
         mode = "windows"
     elif cfg["objective"] != "sequence" or cfg["strategy"] != "single":
         why, mode = "streams need objective: sequence on a single device", "windows"
-    elif Streams(np.zeros(n_val, np.uint8), seq_length, cfg["batch_size"]).per_pass < 1:
-        why, mode = f"the validation text is too short for {cfg['batch_size']} streams", "windows"
+    elif not _streams_fit(n_train, seq_length, cfg["batch_size"], chunk) or not _streams_fit(
+            n_val, seq_length, cfg["batch_size"]):
+        why, mode = f"the text is too short for {cfg['batch_size']} streams", "windows"
     else:
         why = f"the budget reads the training text {passes:.1f} times, fewer than {AUTO_PASSES}"
         mode = "streams"

@@ -96,6 +96,8 @@ def test_auto_batches_follow_the_text_against_the_budget():
     assert train.batches_mode(dict(cfg, strategy="mirrored"), 1_100_000, 32, 120_000) == "windows"
     assert train.batches_mode(cfg, 1_100_000, 32, 500, log) == "windows"
     assert "too short for 32 streams" in lines[-1]
+    assert train.batches_mode(dict(cfg, epochs=2), 280, 32, 120_000, log) == "windows"  # not one 256-char chunk
+    assert "too short for 32 streams" in lines[-1]
     assert train.batches_mode(dict(cfg, batches="windows"), 1_100_000, 32, 120_000) == "windows"
 
 

@@ -185,17 +185,22 @@ def trickler():
         listener.close()
 
 
+def assert_cut_at_timeout(url: str, within: float) -> None:
+    """Fetching from `url` with download.timeout 2 s and no retry fails with the timeout
+    message, and in less than `within` seconds."""
+    c = {"url": url, "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2, "retries": 0, "max_bytes": 10_000}
+    t0 = time.monotonic()
+    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 try\)"):
+        fetch_book(11, c)
+    assert time.monotonic() - t0 < within
+
+
 def test_a_server_trickling_its_status_line_and_headers_cannot_outlast_the_timeout(trickler):
     """The deadline also holds while the response head arrives, before any body: a server
     sending `HTTP/1.1 200 OK` and a long header at one byte per 0.2 s (30 s in all) is cut
     after download.timeout."""
     port = trickler(b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 150)
-    url = f"http://127.0.0.1:{port}/{{id}}.txt"
-    c = {"url": url, "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2, "retries": 0, "max_bytes": 10_000}
-    t0 = time.monotonic()
-    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s.*after 1 try"):
-        fetch_book(11, c)
-    assert time.monotonic() - t0 < 4
+    assert_cut_at_timeout(f"http://127.0.0.1:{port}/{{id}}.txt", within=4)
 
 
 def test_a_slow_connect_then_a_trickled_tls_handshake_cannot_outlast_the_timeout(monkeypatch, trickler):
@@ -211,12 +216,7 @@ def test_a_slow_connect_then_a_trickled_tls_handshake_cannot_outlast_the_timeout
         return connect(*args, **kwargs)
 
     monkeypatch.setattr(socket, "create_connection", slow_connect)
-    url = f"https://127.0.0.1:{port}/{{id}}.txt"
-    c = {"url": url, "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2, "retries": 0, "max_bytes": 10_000}
-    t0 = time.monotonic()
-    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 try\)"):
-        fetch_book(11, c)
-    assert time.monotonic() - t0 < 3
+    assert_cut_at_timeout(f"https://127.0.0.1:{port}/{{id}}.txt", within=3)
 
 
 def test_a_proxy_trickling_its_tunnel_reply_cannot_outlast_the_timeout(monkeypatch, trickler):
@@ -226,12 +226,7 @@ def test_a_proxy_trickling_its_tunnel_reply_cannot_outlast_the_timeout(monkeypat
     for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
-    c = {"url": "https://books.example/{id}.txt", "mirror": "", "sha256": "", "cache_dir": "", "timeout": 2,
-         "retries": 0, "max_bytes": 10_000}
-    t0 = time.monotonic()
-    with pytest.raises(ChargenError, match=r"took longer than download.timeout = 2 s \(after 1 try\)"):
-        fetch_book(11, c)
-    assert time.monotonic() - t0 < 3
+    assert_cut_at_timeout("https://books.example/{id}.txt", within=3)
 
 
 def test_an_html_page_in_the_mirror_names_the_file_to_replace(tmp_path):

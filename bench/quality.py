@@ -33,8 +33,9 @@ TUTORIAL = ["prepare.seq_length=100", "prepare.stride=1", "train.objective=last"
             "train.learning_rate=0.001", "train.lr_schedule=constant", "train.clipnorm=0", "train.patience=0",
             "train.epochs=20", "train.steps_per_epoch=0"]
 
-# The default before issue 15 (1x256, dropout 0.4, 24 epochs); most rows below start from it.
-OLD = ["train.layers=1", "train.units=256", "train.dropout=0.4", "train.epochs=24"]
+# The default before issue 15 (1x256, dropout 0.4, 24 epochs, windows); most rows below start from it.
+OLD = ["train.layers=1", "train.units=256", "train.dropout=0.4", "train.epochs=24", "train.batches=windows"]
+WHOLE_STREAMS = ["train.batches=streams", "train.stream_chunk=0"]  # streams before chunks (issue 24)
 
 CONFIGS = {
     "default": [],
@@ -42,8 +43,8 @@ CONFIGS = {
     "2x384-d0.5-e24": ["train.dropout=0.5", "train.epochs=24"],
     "2x512-d0.5": ["train.units=512", "train.dropout=0.5"],
     "1x256-d0.4": OLD,
-    "1x256-streams": OLD + ["train.batches=streams"],
-    "1x256-streams-d0.5": OLD + ["train.batches=streams", "train.dropout=0.5"],
+    "1x256-streams": OLD + WHOLE_STREAMS,
+    "1x256-streams-d0.5": OLD + WHOLE_STREAMS + ["train.dropout=0.5"],
     "2x256-d0.3": OLD + ["train.layers=2", "train.dropout=0.3"],
     "1x512-d0.5": OLD + ["train.units=512", "train.dropout=0.5"],
     "2x192-d0.3": OLD + ["train.layers=2", "train.units=192", "train.dropout=0.3"],
@@ -54,17 +55,14 @@ CONFIGS = {
     "seq64-b16": ["prepare.seq_length=64", "train.batch_size=16"],
     # streams cut into chunks of N windows, dealt to the rows in a new order every pass
     "1x256-chunks8": OLD + ["train.batches=streams", "train.stream_chunk=8"],
-    "1x256-chunks4": OLD + ["train.batches=streams", "train.stream_chunk=4"],
-    "1x256-chunks16": OLD + ["train.batches=streams", "train.stream_chunk=16"],
-    "chunks8": ["train.batches=streams", "train.stream_chunk=8"],
-    "chunks8-d0.5": ["train.batches=streams", "train.stream_chunk=8", "train.dropout=0.5"],
-    # larger books with the default params (the book is the only change)
+    # larger books with the default params (the book is the only change: batches auto picks
+    # chunked streams there), and with the windows Alice trains on
     "moby-dick": ["download.book=2701"],
     "origin": ["download.book=1228"],
+    "moby-windows": ["download.book=2701", "train.batches=windows"],
+    "origin-windows": ["download.book=1228", "train.batches=windows"],
     "moby-1x256": ["download.book=2701"] + OLD,
     "moby-1x256-chunks8": ["download.book=2701"] + OLD + ["train.batches=streams", "train.stream_chunk=8"],
-    "moby-chunks8": ["download.book=2701", "train.batches=streams", "train.stream_chunk=8"],
-    "origin-chunks8": ["download.book=1228", "train.batches=streams", "train.stream_chunk=8"],
 }
 
 

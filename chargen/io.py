@@ -106,16 +106,6 @@ def params_path(value: str, cwd: Path | None = None) -> Path:
     return project_root(here) / path
 
 
-def read_params(path: str | os.PathLike = "params.yaml") -> dict:
-    """params.yaml as the stages read it, validated (chargen.params). The check_params stage,
-    first in the pipeline, stops a whole `dvc repro` on bad params before DVC removes any
-    output; a stage run alone (`dvc repro -s train`, `python -m stages.train`) skips it, and
-    refuses bad params itself, in the same one line."""
-    from chargen.params import load
-
-    return load(path)
-
-
 def run_stage(main) -> None:
     """Run a stage's `main()`; turn a ChargenError, or an OSError such as a full disk, into one
     line on stderr and exit status 1 (outputs are written atomically, so the old ones remain)."""

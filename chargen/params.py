@@ -234,6 +234,11 @@ def validate(params: dict) -> dict:
 
 
 def load(path: str | Path = "params.yaml") -> dict:
+    """params.yaml as the stages read it, validated. This module alone reads params.yaml (io
+    holds only generic helpers, so io never imports it). The check_params stage, first in the
+    pipeline, stops a whole `dvc repro` on bad params before DVC removes any output; a stage run
+    alone (`dvc repro -s train`, `python -m stages.train`) skips it, and refuses bad params
+    itself, in the same one line."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

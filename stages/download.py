@@ -8,7 +8,8 @@ text. data/raw/source.json lists every file with its origin, role, sha256 and si
 from pathlib import Path
 
 from chargen.download import fetch_book, fetch_text, safe_name, sha256
-from chargen.io import ChargenError, atomic_path, read_params, run_stage, write_json
+from chargen.io import ChargenError, atomic_path, run_stage, write_json
+from chargen.params import load as read_params
 
 OUT = Path("data/raw")
 

@@ -10,10 +10,11 @@ import numpy as np
 from chargen.bundle import load_bundle
 from chargen.dataset import decode, load_dataset
 from chargen.evaluate import bits_per_char, compressor_bpc, dynamic_probs, model_probs
-from chargen.io import read_params, run_stage, write_json, write_text
+from chargen.io import run_stage, write_json, write_text
 from chargen.model import numpy_weights
 from chargen.ngram import mix_bpc, ngram_probs
 from chargen.numpy_lstm import StepLSTM
+from chargen.params import load as read_params
 from chargen.surprisal import surprisal_html
 
 MODEL = Path("models/best")

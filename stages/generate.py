@@ -9,7 +9,8 @@ import pandas as pd
 
 from chargen.api import load
 from chargen.dataset import decode, load_dataset, random_prompts
-from chargen.io import ChargenError, atomic_path, params_path, read_params, run_stage, write_json, write_text
+from chargen.io import ChargenError, atomic_path, params_path, run_stage, write_json, write_text
+from chargen.params import load as read_params
 from chargen.sample_stats import quality, words
 
 MODEL = Path("models/best")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from chargen.cleaning import check_controls, gutenberg_markers, iter_clean, squeeze_spaces
 from chargen.dataset import Encoder, char_set, dataset_writer, n_windows, split
-from chargen.io import ChargenError, read_json, read_params, run_stage, write_json
+from chargen.io import ChargenError, read_json, run_stage, write_json
+from chargen.params import load as read_params
 
 RAW = Path("data/raw")
 OUT = Path("data/prepared/dataset.npz")

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from chargen.io import read_params, run_stage, write_json
+from chargen.io import run_stage, write_json
+from chargen.params import load as read_params
 from chargen.select import select
 
 DATASET = Path("data/prepared/dataset.npz")

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from chargen.callbacks import LiveLog
 from chargen.checkpoints import history_csv
-from chargen.io import read_params, run_stage, write_json, write_text
+from chargen.io import run_stage, write_json, write_text
+from chargen.params import load as read_params
 from chargen.train import train
 
 DATASET = Path("data/prepared/dataset.npz")

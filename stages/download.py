@@ -2,7 +2,10 @@
 
 The target is a Project Gutenberg ebook (`download.book`) or a text file of your own
 (`download.text`: a path or an http(s) URL); `extra_books` and `extra_texts` add training-only
-text. data/raw/source.json lists every file with its origin, role, sha256 and size.
+text. data/raw/source.json lists every file with its source (as params.yaml names it), role, sha256
+and size: nothing of this machine, so the same bytes give the same output hash anywhere.
+Where each file was read from (a mirror, the cache or the network, as an absolute path or URL)
+goes to metrics/run/download.json, this machine's record, which DVC does not hash.
 """
 
 from pathlib import Path
@@ -12,6 +15,7 @@ from chargen.io import ChargenError, atomic_path, run_stage, write_json
 from chargen.params import load as read_params
 
 OUT = Path("data/raw")
+RUN = Path("metrics/run/download.json")  # where each file was read from: not an output DVC hashes
 
 
 def sources(cfg: dict) -> list[dict]:
@@ -31,7 +35,7 @@ def sources(cfg: dict) -> list[dict]:
 
 def main():
     cfg = read_params()["download"]
-    records, names = [], set()
+    records, origins, names = [], [], set()
     with atomic_path(OUT) as tmp:
         tmp.mkdir()
         for it in sources(cfg):
@@ -56,14 +60,14 @@ def main():
                 "book": it.get("book"),
                 "file": name,
                 "source": label,
-                "fetched_via": via,
-                "origin": origin,  # the mirror or cache file, or the URL, it was read from
                 "sha256": digest,
                 "bytes": size,
                 "role": it["role"],
             })
+            origins.append({"file": name, "fetched_via": via, "origin": origin})
             print(f"{name}: {size:,} bytes via {via} ({origin})")
         write_json(tmp / "source.json", {"books": records})
+    write_json(RUN, {"books": origins})
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ are training text. Texts are read in pieces, twice (characters, then ids), so a 
 than memory can be prepared; train ids are written straight into the dataset file.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from chargen.io import ChargenError, read_json, run_stage, write_json
 from chargen.params import load as read_params
 
 RAW = Path("data/raw")
+RAW_ORIGINS = Path("metrics/run/download.json")  # where download read each file, on this machine
 OUT = Path("data/prepared/dataset.npz")
 METRICS = Path("metrics/prepare.json")
 
@@ -26,6 +28,15 @@ def pieces(rec: dict, cfg: dict):
     cleaned = iter_clean(path, str(path), strip=rec["kind"] == "gutenberg" and cfg["strip_gutenberg"],
                          lowercase=cfg["lowercase"], fold=cfg["fold_typography"], encoding=cfg["encoding"])
     return (squeeze_spaces(piece, cfg["max_space_run"]) for piece in cleaned)
+
+
+def origin_of(rec: dict) -> str:
+    """Where the download stage read a file (its run record, for messages only), else its source."""
+    try:
+        runs = json.loads(RAW_ORIGINS.read_text(encoding="utf-8"))["books"]
+        return next(r["origin"] for r in runs if r["file"] == rec["file"])
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return rec["source"]
 
 
 def warn(message: str) -> None:
@@ -65,7 +76,7 @@ def main():
         if problem:
             warn(problem)
     if not has_text:
-        origin = target_rec.get("origin", target_rec["source"])
+        origin = origin_of(target_rec)
         if target_rec["kind"] == "gutenberg" and cfg["strip_gutenberg"]:
             raise ChargenError(f"the Project Gutenberg START and END markers of {RAW / target} enclose no text "
                                f"(it came from {origin}): replace that file with the whole book, or set "

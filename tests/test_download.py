@@ -2,6 +2,7 @@
 
 import hashlib
 import http.server
+import json
 import socket
 import threading
 import time
@@ -256,3 +257,71 @@ def test_relative_params_paths_mean_the_same_folder_in_an_experiment_copy(tmp_pa
     assert params_path("texts/notes.md", copy) == copy.resolve() / "texts/notes.md"
     assert params_path("~/books", copy) == Path.home() / "books"
     assert params_path(str(tmp_path / "abs"), copy) == tmp_path / "abs"
+
+
+def stage_outputs(proj: Path, folders) -> dict:
+    """{relative path: md5} of every file under the given folders of a project."""
+    return {str(f.relative_to(proj)): hashlib.md5(f.read_bytes()).hexdigest()
+            for folder in folders for f in sorted((proj / folder).rglob("*")) if f.is_file()}
+
+
+def test_download_and_prepare_outputs_hold_no_machine_paths(server, tmp_path, monkeypatch):
+    """The same book read from mirrors in different places (relative as committed, absolute), a
+    download cache or the network gives the same data/raw and prepare outputs, byte for byte, so
+    dvc.lock does not change on another machine; where each file was read from is in metrics/run/."""
+    import yaml
+    from conftest import MIRROR, gutenberg, make_text, tiny_params
+    from stages import download, prepare
+
+    book = gutenberg(make_text(3000, 1)).encode()
+    srv, handler = server
+    handler.routes["/files/11.txt"] = (200, book)
+    url = f"http://127.0.0.1:{srv.server_address[1]}/files/{{id}}.txt"  # the same in every project
+    note = "An extra text of the user's own, inside the project.\n" * 20
+
+    def project(base: Path, **download_params) -> Path:
+        proj = base / "proj"
+        (proj / "texts").mkdir(parents=True)
+        (proj / "texts/notes.txt").write_text(note, encoding="utf-8")
+        p = tiny_params()
+        p["download"].update(url=url, extra_texts=["texts/notes.txt"], **download_params)
+        (proj / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+        return proj
+
+    def mirror_at(folder: Path) -> Path:
+        folder.mkdir(parents=True)
+        (folder / "pg11.txt").write_bytes(book)
+        return folder
+
+    mirror_at(tmp_path / "a" / MIRROR)
+    runs = {
+        "relative mirror": project(tmp_path / "a"),  # ../shared/corpus, as committed
+        "absolute mirror": project(tmp_path / "b/deeper",
+                                   mirror=str(mirror_at(tmp_path / "elsewhere/books").resolve())),
+        "download cache": project(tmp_path / "c", mirror="",
+                                  cache_dir=str(mirror_at(tmp_path / "cache").resolve())),
+        "network": project(tmp_path / "d", mirror=""),
+    }
+    outputs = {}
+    for name, proj in runs.items():
+        monkeypatch.chdir(proj)
+        download.main()
+        prepare.main()
+        outputs[name] = stage_outputs(proj, ["data/raw", "data/prepared", "metrics"])
+        where = json.loads((proj / "metrics/run/download.json").read_text())["books"]
+        assert [r["file"] for r in where] == ["pg11.txt", "extra_notes.txt"]
+        for r in where[1:]:  # provenance is kept, outside the outputs DVC hashes
+            assert Path(r["origin"]).read_bytes() == (proj / "data/raw" / r["file"]).read_bytes()
+        if name == "network":
+            assert where[0]["origin"] == url.format(id=11)
+        else:
+            assert Path(where[0]["origin"]).read_bytes() == book
+        for path in outputs[name]:
+            if not path.startswith("metrics/run/"):
+                assert str(tmp_path) not in (proj / path).read_bytes().decode("utf-8", "replace"), path
+    hashed = {name: {k: v for k, v in files.items() if not k.startswith("metrics/run/")}
+              for name, files in outputs.items()}
+    assert "data/raw/source.json" in hashed["relative mirror"] and "metrics/prepare.json" in hashed["relative mirror"]
+    assert hashed["absolute mirror"] == hashed["relative mirror"]
+    assert hashed["download cache"] == hashed["relative mirror"]
+    assert hashed["network"] == hashed["relative mirror"] and handler.hits == ["/files/11.txt"]

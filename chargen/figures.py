@@ -1,8 +1,9 @@
 """The README's two pictures, drawn with matplotlib from a run's own metrics files, so that
 every `dvc repro` redraws them from what it measured:
 
-  loss.svg     train and validation bits per character per epoch, the selected epoch, and the
-               held-out scores of the model and of PPMd for scale
+  loss.svg     train and validation bits per character per epoch, the epoch the select stage
+               chose (from metrics/select.json), and the held-out scores of the model and of
+               PPMd for scale
   quality.svg  sample quality per temperature: real words, distinct n-grams, loops and copies
 
 The SVG files are deterministic (no date, a fixed id salt, text kept as text), so the same
@@ -22,7 +23,7 @@ matplotlib.use("Agg")  # files only; no display needed
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from chargen.io import write_bytes  # noqa: E402
+from chargen.io import ChargenError, write_bytes  # noqa: E402
 
 SVG_SETTINGS = {"svg.hashsalt": "chargen", "svg.fonttype": "none", "font.size": 10}
 
@@ -32,15 +33,31 @@ def read_rows(path) -> list[dict]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
-def loss_figure(history: list[dict], train: dict, scores: dict) -> Figure:
+def selected_point(history: list[dict], selected: dict) -> tuple[int, float, str]:
+    """(epoch, its validation-windows bpc, legend label) of the checkpoint the select stage chose.
+
+    Select ranks checkpoints by the validation text read as one stream, not by training's
+    windowed validation loss, so its epoch need not be the curve's lowest point: the marker
+    follows select's own record (metrics/select.json), the model in models/best.
+    """
+    epoch = int(selected["epoch"])
+    row = next((r for r in history if int(r["epoch"]) == epoch), None)
+    if row is None:
+        raise ChargenError(f"metrics/select.json selects epoch {epoch}, which metrics/train_history.csv "
+                           f"lacks: the two come from different runs; run dvc repro")
+    averaged = selected.get("averaged_val_bpc") == selected["val_bpc"]
+    what = f"the mean of the best epochs (epoch {epoch} best alone)" if averaged else f"epoch {epoch}"
+    return epoch, row["val_bpc"], f"selected: {what}, {selected['val_bpc']:.3f} on held-out streams"
+
+
+def loss_figure(history: list[dict], train: dict, scores: dict, selected: dict) -> Figure:
     epochs = [int(r["epoch"]) for r in history]
-    best = min(history, key=lambda r: r["val_loss"])
+    chosen, chosen_bpc, chosen_label = selected_point(history, selected)
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(epochs, [r["train_bpc"] for r in history], "o-", ms=3, label="training windows")
     ax.plot(epochs, [r["val_bpc"] for r in history], "o-", ms=3, label="validation windows")
-    ax.plot([best["epoch"]], [best["val_bpc"]], "o", ms=9, mfc="none", mec="black",
-            label=f"selected: epoch {int(best['epoch'])}, {best['val_bpc']:.3f}")
+    ax.plot([chosen], [chosen_bpc], "o", ms=9, mfc="none", mec="black", label=chosen_label)
     for key, style, name in (("lstm", "-.", "this model"), ("ppmd16", ":", "PPMd order 16")):
         if key in scores:
             ax.axhline(scores[key], ls=style, color="gray" if key == "ppmd16" else "black", lw=1,
@@ -90,7 +107,8 @@ def draw(metrics: Path, out: Path) -> list[Path]:
     history = read_rows(metrics / "train_history.csv")
     train = json.loads((metrics / "train.json").read_text(encoding="utf-8"))
     scores = json.loads((metrics / "eval.json").read_text(encoding="utf-8"))
-    figures = {"loss.svg": loss_figure(history, train, scores),
+    selected = json.loads((metrics / "select.json").read_text(encoding="utf-8"))
+    figures = {"loss.svg": loss_figure(history, train, scores, selected),
                "quality.svg": quality_figure(read_rows(metrics / "generate_quality.csv"))}
     for name, fig in figures.items():
         write_bytes(out / name, svg_bytes(fig))

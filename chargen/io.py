@@ -7,6 +7,7 @@ import errno
 import glob
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -106,6 +107,26 @@ def params_path(value: str, cwd: Path | None = None) -> Path:
     return project_root(here) / path
 
 
+# NumPy's messages for a binary write that stopped short (np.save of a large array): the C
+# library's write error number is lost, so the OSError carries no errno, only these words.
+SHORT_WRITE = re.compile(r"\d+ requested and \d+ written|Not enough free space to write")
+
+
+def is_short_write(exc: OSError) -> bool:
+    """A write that stopped short: on a regular file, a full disk or a quota."""
+    return exc.errno is None and bool(SHORT_WRITE.search(str(exc)))
+
+
+def os_error_advice(exc: OSError) -> tuple[str, str]:
+    """(what went wrong, what to do) for an OSError, in a user's words."""
+    if is_short_write(exc):
+        return f"the disk is full or over quota (a write stopped short: {exc})", "free disk space"
+    fix = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free disk space",
+           errno.EACCES: "fix the permissions", errno.EPERM: "fix the permissions",
+           errno.EROFS: "make that folder writable"}.get(exc.errno, "fix the cause")
+    return str(exc.strerror or exc), fix
+
+
 def run_stage(main) -> None:
     """Run a stage's `main()`; turn a ChargenError, or an OSError such as a full disk, into one
     line on stderr and exit status 1 (outputs are written atomically, so the old ones remain)."""
@@ -116,10 +137,8 @@ def run_stage(main) -> None:
         sys.exit(1)
     except OSError as exc:  # a full disk, a read-only or unwritable folder, wherever it happens
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        fix = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free disk space",
-               errno.EACCES: "fix the permissions", errno.EPERM: "fix the permissions",
-               errno.EROFS: "make that folder writable"}.get(exc.errno, "fix the cause")
-        print(f"error: {exc.strerror or exc}{where}; {fix}, then run it again "
+        problem, fix = os_error_advice(exc)
+        print(f"error: {problem}{where}; {fix}, then run it again "
               f"(dvc repro): the outputs already there are kept", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -1,18 +1,18 @@
 """File sizes and single-stream generation speed of the exports (chargen.export) beside the
 model folder and the NumPy step, for a default-size model.
 
-    python bench/export_speed.py [--model models/best] [--chars 3000]
+    python bench/export_speed.py [--model models/best] [--chars 3000] [--out FILE]
 
-Without --model (or when it does not exist) it builds a random model of the default size in
-params.yaml (vocabulary 46): speed does not depend on the weights. Each
-runtime generates greedily, one character per step with its state fed back, batch 1, after a
-short warm-up; prints one JSON object. docs/model.md quotes its output.
+By default it builds a random model of the default shape in params.yaml (vocabulary 46): speed
+does not depend on the weights, and a fresh clone has no trained model; --model times a model
+folder instead. Each runtime generates greedily, one character per step with its state fed back,
+batch 1, after a short warm-up. Prints one JSON object; --out also writes it as a results file
+with the machine (the bench pipeline's `export_speed` stage, which docs/model.md's table reads).
 """
 
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from chargen import api, bundle, export  # noqa: E402
-from chargen.model import build  # noqa: E402
+from bench.machine import write_results
+from chargen import api, bundle, export
+from chargen.model import build
 
 
 def size(path: Path) -> int:
@@ -44,13 +43,15 @@ def greedy(step, zeros, n):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="models/best")
+    ap.add_argument("--model", help="a model folder to time instead of a random default-shape model")
     ap.add_argument("--chars", type=int, default=3000)
+    ap.add_argument("--out", help="also write the figures, with the machine, to this JSON file")
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp())
-    folder = Path(args.model)
+    folder = Path(args.model or "")
     source = str(folder)
-    if not (folder / "model.keras").is_file():
+    if not args.model:
         import keras
         keras.utils.set_random_seed(0)
         from chargen import params
@@ -86,18 +87,21 @@ def main():
         return sess.run(["logits", "new_h", "new_c"], {"ids": ids, "h": h, "c": c})
 
     t = time.perf_counter()
-    stream = sum(1 for _ in model.stream("\n", length=args.chars, temperature=0))
+    stream = sum(1 for _ in model.stream("\n", length=args.chars, temperature=0, ngram_weight=0))
     api_cps = round(stream / (time.perf_counter() - t), 1)
-    print(json.dumps({
-        "model": source, "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
-        "export_seconds": export_secs,
+    figures = {
+        "model": source, "export_seconds": export_secs,
         "bytes": {"model.keras": size(folder / "model.keras"), "savedmodel": size(out / "savedmodel"),
                   "model.onnx": size(out / "model.onnx")},
         "greedy_chars_per_second_batch1": {"numpy_step": greedy(numpy_step, zeros, args.chars),
-                                           "api_stream": api_cps,
+                                           "api_stream_lstm_alone": api_cps,
                                            "savedmodel": greedy(tf_step, zeros, args.chars),
                                            "onnxruntime": greedy(onnx_step, zeros, args.chars)},
-    }, indent=1))
+    }
+    print(json.dumps(figures, indent=1))
+    if args.out:
+        write_results(args.out, figures, {"chars": args.chars, "layers": cfg["layers"], "units": cfg["units"]},
+                      "python bench/export_speed.py " + " ".join(sys.argv[1:]), load_before)
 
 
 if __name__ == "__main__":

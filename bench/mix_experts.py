@@ -9,20 +9,18 @@ longest context (32, 20, 12 or 8 chars) that occurred before; one expert per len
 another length (or none) matched, so the mixer learns how far to trust each length.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)
 
-from chargen.bundle import load_bundle  # noqa: E402
-from chargen.dataset import load_dataset  # noqa: E402
-from chargen.evaluate import bits_per_char, dynamic_probs, model_probs  # noqa: E402
-from chargen.model import numpy_weights  # noqa: E402
-from chargen.ngram import _context_hashes, mix_bpc, ngram_probs  # noqa: E402
-from chargen.numpy_lstm import StepLSTM  # noqa: E402
+from chargen.bundle import load_bundle
+from chargen.dataset import load_dataset
+from chargen.evaluate import bits_per_char, dynamic_probs, model_probs
+from chargen.model import numpy_weights
+from chargen.ngram import _context_hashes, mix_bpc, ngram_probs
+from chargen.numpy_lstm import StepLSTM
 
 LENGTHS = (32, 20, 12, 8)
 

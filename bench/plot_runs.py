@@ -10,15 +10,13 @@ val Y bpc, ...` lines). The README's own pictures are the figures stage's (charg
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from chargen.figures import read_rows, svg_bytes  # noqa: E402
+from chargen.figures import read_rows, svg_bytes
 
 
 def read_curve(path: Path) -> list[tuple[int, float]]:

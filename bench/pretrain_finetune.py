@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)
 
-from bench.run_stages import apply  # noqa: E402
+from bench.run_stages import apply
 
 
 def prepared(proj: Path, mirror: Path, books: list[int]) -> Path:

@@ -3,6 +3,10 @@
     python bench/quality.py                      # every configuration below
     python bench/quality.py default dropout0.4   # some of them
     python bench/quality.py --set train.epochs=2 tutorial   # extra overrides for all
+    python bench/quality.py moby-dick --out bench/results/quality/moby-dick.json
+
+The bench pipeline's slow stages (bench/quality/dvc.yaml) run one configuration each with
+--out, which writes the figures with the machine, params and commit as a results file.
 
 Each configuration runs prepare, train, select and evaluate in its own temporary copy of the
 project (the download stage reads the books already in data/raw, or the mirror), with the
@@ -15,18 +19,19 @@ in characters) and the compressors' figures on the same split.
 
 import argparse
 import json
-from math import nan
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from math import nan
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[0] = str(ROOT)
+from bench.machine import write_results
+from bench.run_stages import apply
 
-from bench.run_stages import apply  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TUTORIAL = ["prepare.seq_length=100", "prepare.stride=1", "train.objective=last", "train.batches=windows",
             "train.input=scaled", "train.layers=1", "train.units=256", "train.dropout=0.2", "train.batch_size=128",
@@ -94,7 +99,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("configs", nargs="*", default=list(CONFIGS))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--out", help="also write the results, with the machine, to this JSON file")
     ap.add_argument("--mirror", default=str(ROOT.parent / "shared" / "corpus"),
                     help="folder of pg<ID>.txt files (default: ../shared/corpus)")
     args = ap.parse_args()
@@ -103,6 +108,7 @@ def main():
         sys.exit(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
 
     results = {}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="chargen-quality-") as tmp:
         print("| configuration | all stages s | train s | s/epoch | epochs (best) | static | sampled (+ n-gram) | "
               "dynamic | mixed online | ppmd16 | real words | loop | copy | device |")
@@ -126,8 +132,9 @@ def main():
             print(f"\ncompressors, {name}'s split (bits/char): " + ", ".join(
                 f"{k} {v:.3f}" for k, v in m["eval"].items() if not k.startswith(("lstm", "ngram"))))
             print(f"seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in m["stage_seconds"].items()))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.out:
+        params = {name: CONFIGS[name] + args.set for name in args.configs}
+        write_results(args.out, results, params, "python bench/quality.py " + " ".join(sys.argv[1:]), load_before)
 
 
 if __name__ == "__main__":

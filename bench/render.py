@@ -1,0 +1,294 @@
+"""Fill the docs' tables from the results files, so a published figure is an output like any
+other: every table in README.md and docs/ sits between marker comments
+
+    <!-- table: NAME -->
+    ...generated...
+    <!-- /table -->
+
+and is rewritten from the committed results (bench/results/, metrics/, params.yaml) by
+
+    python bench/render.py            # rewrite the tables in place
+    python bench/render.py --check    # exit 1, naming each table that differs from its files
+
+tests/test_doc_tables.py runs the check, so a doc that disagrees with its files fails the tests.
+Each table names the machine its figures came from, once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ("README.md", "docs/results.md", "docs/performance.md", "docs/model.md", "docs/pipeline.md")
+MARKER = re.compile(r"(<!-- table: ([\w-]+) -->\n)(.*?)(<!-- /table -->)", re.S)
+
+
+def load(rel: str) -> dict:
+    return json.loads((ROOT / rel).read_text())
+
+
+def machine_line(rec: dict, rel: str) -> str:
+    """'Machine: ...' naming the machine, the results file and the commit the code ran at."""
+    m = rec["machine"]
+    v = m.get("versions", {})
+    libs = ", ".join(f"{k} {v[k]}" for k in ("tensorflow", "keras", "jax", "numpy") if k in v)
+    load_note = f", load {rec['load_before']:.1f} when it began" if rec.get("load_before") is not None else ""
+    return (f"Machine: {m['cores']}-core {m['cpu']}, {m['device']}, {m['blas']}; {libs} "
+            f"(`{rel}`, code at {rec['commit']}{load_note}).")
+
+
+def table(header: list[str], rows: list[list], align: str = "") -> str:
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---" if a == "l" else "---:" for a in align]
+    lines = [header, rule] + [[str(c) for c in r] for r in rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def bpc(x) -> str:
+    return "" if x is None else f"{x:.3f}"
+
+
+def pct(x) -> str:
+    return f"{float(x):.1%}"
+
+
+def num(x) -> str:
+    """A metric as `dvc metrics show` prints it: at most 5 decimals, no trailing zeros."""
+    if isinstance(x, float):
+        return f"{round(x, 5):.5f}".rstrip("0").rstrip(".")
+    return str(x)
+
+
+# --- the committed default run (metrics/) -------------------------------------------------
+
+def metrics_show() -> str:
+    """`dvc metrics show --md` of the committed run: dvc.yaml's top-level metrics files."""
+    files = yaml.safe_load((ROOT / "dvc.yaml").read_text())["metrics"]
+    data = {f: load(f) for f in files}
+    cols = sorted({k for d in data.values() for k in d})
+    rows = [[f] + [num(d[c]) if c in d else "-" for c in cols] for f, d in data.items()]
+    return table(["Path"] + cols, rows, "l" * (len(cols) + 1))
+
+
+def params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def default_alice() -> str:
+    p, tr, sel, ev, gen = (params(), load("metrics/train.json"), load("metrics/select.json"),
+                           load("metrics/eval.json"), load("metrics/generate.json"))
+    t = p["train"]
+    temps = [k for k in gen if k.startswith("temp_")]
+    names = " / ".join(k[5:].replace("_", ".") for k in temps)
+
+    def per_temp(key, fmt=str):
+        return " / ".join(fmt(gen[k][key]) for k in temps)
+
+    rows = [
+        ["training", f"{t['layers']} x LSTM({t['units']}), dropout {t['dropout']}, {tr['epochs_run']} epochs of "
+                     f"{t['steps_per_epoch']} batches of {t['batch_size']}, {tr['params']:,} params"],
+        [f"validation, windows of {p['prepare']['seq_length']} chars from a cold state (logged per epoch; lowest "
+         f"at epoch {tr['best_epoch']})", f"{tr['best_val_bpc']:.3f}"],
+        [f"validation, continuous streams (select; the model selected: epoch {sel['epoch']})", f"{sel['val_bpc']:.3f}"],
+        ["held-out text as one stream, the network alone (`lstm`)", f"**{ev['lstm']:.3f}**"],
+        [f"what the samples are drawn from: that mixed with the adaptive {p['generate']['ngram_order']}-gram at "
+         f"weight {p['generate']['ngram_weight']} (`lstm_ngram`)", f"**{ev['lstm_ngram']:.3f}**"],
+        [f"dynamic evaluation (SGD {p['evaluate']['dynamic_lr']} every {p['evaluate']['dynamic_segment']} chars; "
+         "`lstm_dynamic`)", f"**{ev['lstm_dynamic']:.3f}**"],
+        [f"that mixed online with an adaptive {p['evaluate']['ngram_order']}-gram (`lstm_mix`; the n-gram alone: "
+         f"{ev['ngram']:.3f})", f"**{ev['lstm_mix']:.3f}**"],
+        ["gzip / bzip2 / xz on the same text, after the training text", f"{ev['gzip']:.3f} / {ev['bzip2']:.3f} / {ev['xz']:.3f}"],
+        ["PPMd order 6 / order 16", f"{ev['ppmd6']:.3f} / {ev['ppmd16']:.3f}"],
+        [f"samples at temperature {names}: real words", per_temp("real_word_share", pct)],
+        ["distinct word bigrams", per_temp("distinct_2", lambda x: f"{x:.3f}")],
+        ["longest loop within a sample / longest copy of the training text (chars)",
+         " / ".join(f"{gen[k]['longest_repeat']}, {gen[k]['longest_copy']}" for k in temps)],
+    ]
+    return table(["", "bits per character"], rows, "ll")
+
+
+def train_time() -> str:
+    """The README's one line on training time, from the train_speed benchmark's default row."""
+    rel = "bench/results/train_speed.json"
+    rec = load(rel)
+    row = next(r for r in rec["figures"]["rows"] if r["setup"] == "default")
+    epochs = params()["train"]["epochs"]
+    m = rec["machine"]
+    return (f"Training the default takes about {row['seconds_per_epoch']:.0f} s per epoch on a {m['cores']}-core "
+            f"{m['cpu']} ({m['device']}; `{rel}`), so about {row['seconds_per_epoch'] * epochs / 60:.0f} minutes "
+            f"for its {epochs} epochs.")
+
+
+# --- the quality benchmarks (bench/results/quality/, levers.json, h100-jax/) -------------
+
+BOOKS = {"alice": "Alice (11)", "moby-dick": "Moby Dick (2701)", "origin": "On the Origin of Species (1228)"}
+
+
+def larger_books() -> str:
+    rows, machines = [], {}
+    base = None
+    for key, name in BOOKS.items():
+        rel = f"bench/results/quality/{key}.json"
+        rec = load(rel)
+        (cfg, m), = rec["figures"].items()
+        total = sum(m["stage_seconds"].values())
+        base = base or total
+        e, s = m["eval"], m["samples"]
+        rows.append([name, m["train"].get("batches", ""), f"{total:.0f}", f"{total / base:.2f}",
+                     f"{m['stage_seconds']['train']:.0f}", bpc(e["lstm"]), bpc(e["lstm_ngram"]), bpc(e["lstm_dynamic"]),
+                     bpc(e["lstm_mix"]), bpc(e["ppmd16"]), pct(s["real_word_share"])])
+        machines.setdefault(machine_line(rec, "bench/results/quality/*.json").replace(rel, ""), []).append(key)
+    out = table(["book", "batches", "all stages s", "x Alice", "train s", "static", "sampled", "dynamic",
+                 "mixed online", "PPMd16", "real words (0.8)"], rows, "ll" + "r" * 9)
+    return out + "\n\n" + " ".join(machines)
+
+
+def levers() -> str:
+    rec = load("bench/results/levers.json")
+    rows = []
+    for r in rec["figures"]["levers"]:
+        if r["bpc"] is None:
+            effect = "not measured"
+        else:
+            effect = f"{r['bpc']:.3f} against {r['baseline_bpc']:.3f} ({r['bpc'] - r['baseline_bpc']:+.3f})"
+        rows.append([r["lever"], r["setting"], r["book"], f"{r['metric']}: {effect}, vs {r['baseline']}",
+                     f"{r['outcome']}: {r['why']}", f"{code(r['command'])}; {r['machine']}"])
+    return table(["lever", "setting", "book", "effect (bits/char)", "outcome and why", "measured by"], rows, "l" * 6)
+
+
+def code(command: str) -> str:
+    """A command in backticks; a description (e.g. of a script not kept) as it is."""
+    if command.startswith(("python ", "dvc ")):
+        cmd, _, rest = command.partition(" (")
+        return f"`{cmd}`" + (f" ({rest}" if rest else "")
+    return command
+
+
+def last_epoch(log: str) -> tuple[int, float]:
+    lines = re.findall(r"^epoch (\d+): train ([\d.]+) bpc", (ROOT / log).read_text(), re.M)
+    return int(lines[-1][0]), float(lines[-1][1])
+
+
+def h100() -> str:
+    d = "bench/results/h100-jax/"
+    tr, sel = load(d + "default_train.json"), load(d + "default_select.json")
+    tsel = load(d + "tutorial_select.json")
+    epochs, train_bpc = last_epoch(d + "tutorial.log")
+    rows = [
+        ["1x256, dropout 0.2, 32-char windows (the default when it ran)", f"{tr['seconds_per_epoch']:.2f}",
+         f"{tr['epochs_run']} (early stop)", f"validation {sel['val_bpc']:.3f} (streams), {tr['best_val_bpc']:.3f} (windows)"],
+        ["the tutorial's setup (objective `last`, input `scaled`, stride 1, batch 128)", "",
+         str(epochs), f"train loss {train_bpc:.3f} bits/char = **{train_bpc * 0.693147:.3f} nats** after {epochs} "
+         f"epochs (tutorial: 1.92); best validation {tsel['val_bpc']:.2f} (epoch {tsel['epoch']})"],
+    ]
+    return (table(["setup", "s/epoch", "epochs", "result"], rows, "lrrl") + "\n\n"
+            f"Machine: one NVIDIA H100, Keras {tr['keras']} on JAX {tr['jax']} ({tr['device']}), "
+            f"code at 8ae878d (`{d}`).")
+
+
+# --- speed benchmarks (bench/results/*.json, from bench/dvc.yaml) -------------------------
+
+def blas_warmup() -> str:
+    rel = "bench/results/blas_warmup.json"
+    rec = load(rel)
+    rows = [[f"{p['rows']} x {p['units']} by {p['units']} x {4 * p['units']}", f"{p['cold_us']:.0f}",
+             f"{p['warm_us']:.0f}", f"{p['cold_us'] / p['warm_us']:.2f}"] for p in rec["figures"]["products"]]
+    return table(["product (streams x units by units x 4 units)", "cold thread, us", "after warm_blas, us", "ratio"],
+                 rows) + "\n\n" + machine_line(rec, rel)
+
+
+def pipeline_speed() -> str:
+    rel = "bench/results/pipeline_speed.json"
+    rec = load(rel)
+    f = rec["figures"]
+    rows = [[f"prepare on ebook {f['prepare_book']['book']} ({f['prepare_book']['bytes'] / 1e6:.2f} MB; the stage as "
+             "a process, Python start-up included)", f"{f['prepare_book']['seconds']:.2f} s"]]
+    if "prepare_big" in f:
+        b = f["prepare_big"]
+        rows.append([f"prepare on a generated {b['bytes'] / 2**20:.0f} MiB text of your own (streamed)",
+                     f"{b['seconds']:.1f} s ({b['mb_per_s']:.0f} MB/s)"])
+    return table(["what", "time"], rows) + "\n\n" + machine_line(rec, rel)
+
+
+def export_speed() -> str:
+    rel = "bench/results/export_speed.json"
+    rec = load(rel)
+    f = rec["figures"]
+    g, b = f["greedy_chars_per_second_batch1"], f["bytes"]
+    rows = [["`model.keras` (chargen's NumPy step)", f"{b['model.keras']:,}", f"{g['numpy_step']:,.0f}"],
+            ["`chargen.api` stream, the LSTM alone", "", f"{g['api_stream_lstm_alone']:,.0f}"],
+            ["SavedModel (TensorFlow)", f"{b['savedmodel']:,}", f"{g['savedmodel']:,.0f}"],
+            ["`model.onnx` (onnxruntime)", f"{b['model.onnx']:,}", f"{g['onnxruntime']:,.0f}"]]
+    return (table(["runtime", "bytes", "greedy chars/s, batch 1"], rows) + "\n\n"
+            f"The export itself took {f['export_seconds']} s ({f['model']}). " + machine_line(rec, rel))
+
+
+RENDERERS = {
+    "metrics-show": metrics_show, "train-time": train_time, "default-alice": default_alice,
+    "larger-books": larger_books, "levers": levers, "h100": h100, "blas-warmup": blas_warmup,
+    "pipeline-speed": pipeline_speed, "export-speed": export_speed,
+}
+
+
+def extra_renderers() -> dict:
+    """Renderers kept beside the benchmarks they read (bench/*.py `render_table`)."""
+    found = {}
+    for name in ("train_speed", "generate_speed"):
+        try:
+            mod = __import__(f"bench.{name}", fromlist=["render_table"])
+        except ImportError:
+            continue
+        if hasattr(mod, "render_table"):
+            found[name.replace("_", "-")] = lambda mod=mod, name=name: mod.render_table(load(f"bench/results/{name}.json"),
+                                                                                       f"bench/results/{name}.json")
+    return found
+
+
+def render(text: str, renderers: dict) -> tuple[str, list[str]]:
+    """The text with every marked table regenerated, and the names of unknown markers."""
+    unknown = []
+
+    def fill(m):
+        name = m.group(2)
+        if name not in renderers:
+            unknown.append(name)
+            return m.group(0)
+        return f"{m.group(1)}{renderers[name]()}\n{m.group(4)}"
+    return MARKER.sub(fill, text), unknown
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Fill the docs' tables from the results files.")
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table differs from its files")
+    args = ap.parse_args(argv)
+    renderers = {**RENDERERS, **extra_renderers()}
+    stale, errors = [], []
+    for rel in DOCS:
+        path = ROOT / rel
+        text = path.read_text()
+        new, unknown = render(text, renderers)
+        errors += [f"{rel}: no renderer for table {u!r}" for u in unknown]
+        if new != text:
+            stale.append(rel)
+            if not args.check:
+                path.write_text(new)
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    if args.check and stale:
+        print(f"error: tables in {', '.join(stale)} differ from the results files; run python bench/render.py",
+              file=sys.stderr)
+        return 1
+    for rel in ([] if args.check else stale):
+        print(f"rendered the tables of {rel}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,11 +3,17 @@
 DVC runs each stage through the shell, so `python` is whatever comes first on PATH. Importing
 this package first checks that this interpreter has the project's packages, so a stage started
 from the wrong environment stops with one line that says how to get the right one, before it
-writes anything, instead of failing later with an import traceback.
+writes anything, instead of failing later with an import traceback. Ctrl-C while a stage is
+still importing (TensorFlow takes seconds) ends it as an interrupt later does: one line, exit 130.
 """
 
 import importlib.util
 import sys
+
+import chargen
+
+if chargen.started_with_m():  # run as `python -m stages.<name>`, not imported by a test
+    chargen.report_interrupts()
 
 # Import names of the requirements.txt packages the stages use.
 _NEEDED = ("numpy", "yaml", "pandas", "keras", "dvclive", "pyppmd", "threadpoolctl")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -287,3 +288,67 @@ def test_github_slug():
     assert github_slug("Sharing data and models: DVC remotes") == "sharing-data-and-models-dvc-remotes"
     assert github_slug("`chargen_x` and [a link](x.md)") == "chargen_x-and-a-link"
 
+
+def documented_overrides() -> list[tuple[str, str]]:
+    """(doc, override) for each `-S`/`--set-param` value of a `dvc exp run` the docs show, as
+    the shell passes it to DVC (quotes removed by shlex, as bash removes them)."""
+    found = []
+    for doc in DOCS:
+        for line in command_lines(doc):
+            if "dvc exp run" not in line or is_placeholder(line.replace("{id}", "")):
+                continue
+            words = shlex.split(line)
+            found += [(doc.relative_to(ROOT).as_posix(), value)
+                      for flag, value in zip(words, words[1:]) if flag in ("-S", "--set-param")]
+    return found
+
+
+def apply_as_dvc_does(params_file: Path, override: str):
+    """What `dvc exp run -S override` does to the params file before it runs anything: DVC's own
+    grouping by file, its Hydra parser, and its writer."""
+    from dvc.utils.cli_parse import to_path_overrides
+    from dvc.utils.hydra import apply_overrides
+
+    ((path, parsed),) = to_path_overrides([override]).items()
+    assert path == "params.yaml", override
+    apply_overrides(params_file, parsed)
+
+
+def test_every_documented_override_parses():
+    """DVC's override grammar reads `{`, `[`, `,` and `(` as structure: every `-S` the docs show
+    must get through its parser as the shell passes it."""
+    from dvc.utils.hydra import to_hydra_overrides
+
+    overrides = documented_overrides()
+    assert len(overrides) > 5, overrides
+    problems = []
+    for doc, override in overrides:
+        try:
+            to_hydra_overrides([override])
+        except Exception as e:  # noqa: BLE001 - any refusal is the finding
+            problems.append(f"{doc}: -S {override!r}: {str(e).splitlines()[0]}")
+    assert not problems, "\n".join(problems)
+
+
+def test_documented_url_template_override_lands_verbatim(tmp_path):
+    """The docs show how to set `download.url`, a template with braces, from the command line;
+    that quoting puts exactly the template into params.yaml, and chargen accepts it. Without
+    the inner quotes DVC's parser stops at the brace."""
+    from dvc.utils.hydra import to_hydra_overrides
+    from hydra.errors import OverrideParseException
+
+    from chargen.params import load
+
+    urls = [o for _, o in documented_overrides() if o.startswith("download.url=") and "{" in o]
+    assert urls, "no doc shows a `-S download.url=...{id}...` override"
+    for override in urls:
+        template = override.split("=", 1)[1]
+        assert template[0] == template[-1] and template[0] in "'\"", f"{override}: not quoted for Hydra"
+        template = template[1:-1]
+        params_file = tmp_path / "params.yaml"
+        params_file.write_text((ROOT / "params.yaml").read_text())
+        apply_as_dvc_does(params_file, override)
+        assert yaml.safe_load(params_file.read_text())["download"]["url"] == template
+        assert "{id}" in load(params_file)["download"]["url"]
+        with pytest.raises(OverrideParseException, match="mismatched input '{'"):
+            to_hydra_overrides([f"download.url={template}"])

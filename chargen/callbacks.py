@@ -165,51 +165,72 @@ class LiveLog:
 class Progress(keras.callbacks.Callback):
     """Signs of life within an epoch, and how long the run will take.
 
-    Once the first batches are timed (the very first ones compile the step and are left out) it
-    says how long an epoch and the whole run should take on this machine. Within an epoch it
-    shows Keras' progress bar on a terminal, and a plain line every `every` seconds otherwise
-    (CI logs, `dvc exp run --queue`); after each epoch, the time left at most.
+    Once enough batches are timed it says how long an epoch and the whole run should take on
+    this machine. Within an epoch it shows Keras' progress bar on a terminal, and a plain line
+    every `every` seconds otherwise (CI logs, `dvc exp run --queue`); after each epoch, the time
+    left at most.
+
+    An estimate is never drawn from a few batches: the first batches of a run compile the step,
+    and the first batch of any epoch can be slow for reasons that are not the epoch's (the
+    machine's load, the previous epoch's validation and checkpoint still in flight). So the
+    first batch of each epoch is left out, and a rate counts only once it rests on at least
+    MIN_BATCHES batches and MIN_SECONDS seconds; until then an epoch's line uses the previous
+    epoch's rate, or gives no estimate.
     """
 
-    WARMUP, TIMED = 2, 10  # batches left out of the estimate, then batches timed for it
+    WARMUP = 2  # batches of a run left out of its first estimate (they compile the step)
+    MIN_BATCHES, MIN_SECONDS = 10, 5.0  # the least a rate is measured on before it is extrapolated
 
-    def __init__(self, log=print, every: float = 30.0, tty: bool | None = None):
+    def __init__(self, log=print, every: float = 30.0, tty: bool | None = None, clock=time.perf_counter):
         super().__init__()
-        self.log, self.every = log, every
+        self.log, self.every, self.clock = log, every, clock
         self.tty = sys.stdout.isatty() if tty is None else tty
-        self.estimated, self.epoch_seconds = False, []
+        self.estimated, self.epoch_seconds, self.last_rate = False, [], None
 
     def on_train_begin(self, logs=None):
         self.epochs, self.steps = self.params["epochs"], self.params["steps"]
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.t0 = epoch, time.perf_counter()
-        self.last_line = self.t0
+        self.epoch, self.t0 = epoch, self.clock()
+        self.last_line, self.first_end, self.timing_start, self.batch_end = self.t0, None, None, None
         self.bar = keras.utils.Progbar(self.steps, unit_name="batch") if self.tty and self.steps else None
 
     def on_train_batch_begin(self, batch, logs=None):
-        if batch == self.WARMUP:
-            self.timing_start = time.perf_counter()
+        if batch == self.WARMUP and not self.estimated:
+            self.timing_start = self.clock()
+
+    def rate(self, batches: int, seconds: float) -> float | None:
+        """Seconds per batch, or None while too little has been timed to extrapolate from."""
+        if batches < self.MIN_BATCHES or seconds < self.MIN_SECONDS:
+            return None
+        return seconds / batches
 
     def on_train_batch_end(self, batch, logs=None):
-        now, done = time.perf_counter(), batch + 1
-        if not self.estimated and batch == self.WARMUP + self.TIMED - 1:
-            self.estimated = True
-            per_batch = (now - self.timing_start) / self.TIMED
-            left = self.epochs - self.epoch
-            self.log(f"timing: {per_batch:.3f} s per batch, so about {duration(per_batch * self.steps)} per "
-                     f"epoch of {self.steps} batches and {duration(per_batch * self.steps * left)} for the "
-                     f"{left} epochs to go, plus validation (this machine)")
+        now, done = self.clock(), batch + 1
+        self.batch_end = now
+        if batch == 0:
+            self.first_end = now
+        if not self.estimated and self.timing_start is not None:
+            per_batch = self.rate(done - self.WARMUP, now - self.timing_start)
+            if per_batch is not None:
+                self.estimated = True
+                left = self.epochs - self.epoch
+                self.log(f"timing: {per_batch:.3f} s per batch, so about {duration(per_batch * self.steps)} per "
+                         f"epoch of {self.steps} batches and {duration(per_batch * self.steps * left)} for the "
+                         f"{left} epochs to go, plus validation (this machine)")
         if self.bar is not None:
             self.bar.update(done, values=[("loss", float(logs["loss"]))] if logs and "loss" in logs else None)
         elif self.steps and now - self.last_line >= self.every and done < self.steps:
             self.last_line = now
-            rate = (now - self.t0) / done
-            self.log(f"  epoch {self.epoch + 1}: batch {done}/{self.steps}, {duration(now - self.t0)} in, "
-                     f"about {duration(rate * (self.steps - done))} to the end of its training part")
+            per_batch = self.rate(batch, now - self.first_end) or self.last_rate
+            eta = (f", about {duration(per_batch * (self.steps - done))} to the end of its training part"
+                   if per_batch is not None else "")
+            self.log(f"  epoch {self.epoch + 1}: batch {done}/{self.steps}, {duration(now - self.t0)} in{eta}")
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(time.perf_counter() - self.t0)
+        self.epoch_seconds.append(self.clock() - self.t0)
+        if self.first_end is not None and self.batch_end > self.first_end:  # this epoch's rate, its first batch left out
+            self.last_rate = self.rate(self.steps - 1, self.batch_end - self.first_end) or self.last_rate
         left = self.epochs - epoch - 1
         if left > 0:
             per_epoch = float(np.median(self.epoch_seconds))

@@ -67,8 +67,9 @@ class EpochCommit(keras.callbacks.Callback):
             self.sampler(self.model, e)
         if self.on_history:
             self.on_history(self.history)
-        if early_stop_due(self.history, self.patience):
-            self.log(f"early stop: no val improvement in {self.patience} epochs")
+        ended = run_end(self.history, self.params["epochs"], self.patience)
+        if ended:
+            self.log(ended)
             self.model.stop_training = True
 
     def commit(self, e: int, row: dict) -> None:
@@ -85,6 +86,20 @@ class EpochCommit(keras.callbacks.Callback):
         except OSError as exc:
             raise ChargenError(f"cannot write checkpoint in {self.ckpt}: {exc.strerror or exc}; "
                                f"free disk space or fix permissions, then dvc repro resumes") from None
+
+
+def run_end(history: list[dict], epochs: int, patience: int) -> str | None:
+    """What ends the run after the last epoch of `history`, said in one line, or None while it
+    goes on: the epoch budget (train.epochs) or early stopping (train.patience)."""
+    e = int(history[-1]["epoch"]) if history else 0
+    stalled = early_stop_due(history, patience)
+    if e >= epochs:
+        also = f"; no val improvement in its last {patience} epochs either" if stalled else ""
+        return f"done: the epoch budget ended the run after epoch {e} of {epochs} (train.epochs){also}"
+    if stalled:
+        return (f"early stop after epoch {e} of {epochs}: no val improvement in {patience} epochs "
+                f"(train.patience)")
+    return None
 
 
 class EpochSeeds(keras.callbacks.Callback):

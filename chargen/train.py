@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from chargen.batches import Batches, Streams
-from chargen.callbacks import EpochCommit, EpochSeeds, Progress, ResetStates
-from chargen.checkpoints import (committed_epoch, early_stop_due, file_sha256, fingerprint,
+from chargen.callbacks import EpochCommit, EpochSeeds, Progress, ResetStates, run_end
+from chargen.checkpoints import (committed_epoch, file_sha256, fingerprint,
                                  prepare_checkpoints, resume_name, start_over, weights_name)
 from chargen.dataset import decode, load_dataset, n_windows, random_prompts
 from chargen.io import ChargenError, write_text
@@ -64,7 +64,7 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
                           seed=seed, shift=stride, steps=cfg["steps_per_epoch"])
         val_b = Batches(val_ids, stride, T, cfg["batch_size"], cfg["objective"])
     def fresh():
-        model = build(len(vocab), cfg, stateful_batch=cfg["batch_size"] if streams else 0)
+        model = build(len(vocab), cfg, stateful_batch=cfg["batch_size"] if streams else 0, for_training=True)
         compile_model(model, cfg, len(train_b))
         return model
 
@@ -81,7 +81,10 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
     if cfg["sample_every"] and strategy.chief:
         sampler = progress_sampler(ckpt / "samples", ds, cfg["sample_every"], seed, log)
     commit = EpochCommit(ckpt, history, cfg["patience"], train_b, on_history, log, sampler, write=strategy.chief)
-    if done < cfg["epochs"] and not early_stop_due(history, cfg["patience"]):
+    ended = run_end(history, cfg["epochs"], cfg["patience"])
+    if ended:  # a finished run, found again: nothing to train
+        log(ended)
+    else:
         log(budget(cfg, train_b, done))
         callbacks = [EpochSeeds(seed), *([ResetStates(train_b)] if streams else []), commit]
         with strategy.fitting(model):

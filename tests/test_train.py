@@ -290,3 +290,51 @@ def test_val_chars_bounds_what_training_and_select_validate_on(tmp_path, dataset
     assert len(load_dataset(dataset)["val_ids"]) > 1000  # so the cap took effect
     with pytest.raises(ChargenError, match="no complete window in train or validation.*raise train.val_chars"):
         train.train(dict(CFG, epochs=1, val_chars=10), 1, dataset, tmp_path / "tiny", log=lambda *_: None)
+
+
+class _Order:
+    def set_epoch(self, epoch):
+        pass
+
+
+def _epochs_ended_by(epochs: int, patience: int, val_losses) -> tuple[list[str], int]:
+    """(lines logged, epochs run) by the epoch-end callback fed these validation losses, as
+    model.fit feeds it (the model is a stand-in: nothing is written)."""
+    from chargen.callbacks import EpochCommit
+    from chargen.quiet import keras
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    lines, history = [], []
+    commit = EpochCommit(None, history, patience, _Order(), log=lines.append, write=False)
+    commit.set_model(model)
+    commit.set_params({"epochs": epochs})
+    for epoch, loss in enumerate(val_losses):
+        commit.on_epoch_begin(epoch)
+        commit.on_epoch_end(epoch, {"loss": 1.0, "val_loss": loss})
+        if model.stop_training:
+            break
+    return lines, len(history)
+
+
+def test_the_last_line_says_what_ended_the_run():
+    # The budget: 20 of 20 epochs, the best at epoch 14 (6 epochs before, as patience 6 allows).
+    lines, run = _epochs_ended_by(20, 6, [2.0 - 0.01 * e for e in range(14)] + [2.0] * 6)
+    assert run == 20 and not any("early stop" in line for line in lines)
+    assert lines[-1].startswith("done: the epoch budget ended the run after epoch 20 of 20 (train.epochs)")
+    assert "no val improvement in its last 6 epochs either" in lines[-1]
+    # Early stopping: the best at epoch 3, then 2 epochs without improvement under patience 2.
+    lines, run = _epochs_ended_by(10, 2, [2.0, 1.9, 1.8, 1.85, 1.9, 1.95])
+    assert run == 5 and lines[-1] == ("early stop after epoch 5 of 10: no val improvement in 2 epochs "
+                                      "(train.patience)")
+    assert not any("budget" in line for line in lines)
+
+
+def test_a_finished_run_says_so_and_trains_nothing(tmp_path, dataset):
+    lines, log = logs()
+    train.train(dict(CFG, epochs=2), 1, dataset, tmp_path / "ckpt", log=log)
+    assert lines[-1].startswith("done: the epoch budget ended the run after epoch 2 of 2 (train.epochs)")
+    lines, log = logs()
+    train.train(dict(CFG, epochs=2), 1, dataset, tmp_path / "ckpt", log=log)
+    assert lines[-1].startswith("done: the epoch budget ended the run after epoch 2 of 2")
+    assert not any(line.startswith("training ") for line in lines)

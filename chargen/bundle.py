@@ -1,5 +1,8 @@
 """The selected-model bundle, models/best: the Keras model, its vocabulary and its config, which
-load together or not at all (weights out of step with the vocabulary are refused)."""
+load together or not at all (weights out of step with the vocabulary are refused).
+
+Keras is imported only to save or load the model itself, so a command can check a folder with
+`read_config` in a fraction of a second, before it spends seconds importing TensorFlow."""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from chargen.io import ChargenError, atomic_path, read_json
-from chargen.model import load_model, save_model
 
 
+FILES = ("model.keras", "vocab.json", "config.json")  # what every model folder holds
 TRAIN_IDS = "train_ids.npy"  # the training text's ids, for the n-gram that sampling mixes in
 
 
@@ -19,6 +22,8 @@ def save_bundle(folder, model, vocab: list[str], config: dict, train_ids=None) -
     """Write the bundle into a temporary folder and rename it over `folder`. With `train_ids`
     it also holds the (last MAX_TRAIN_CHARS of the) training text, so generation can mix the
     n-gram model in wherever the folder goes."""
+    from chargen.model import save_model
+
     with atomic_path(folder) as tmp:
         tmp.mkdir()
         save_model(model, tmp / "model.keras")
@@ -40,14 +45,23 @@ def load_train_ids(folder):
         raise ChargenError(f"{path} is unreadable ({exc}); re-run the select stage (dvc repro -f select)") from None
 
 
-def load_bundle(folder) -> tuple:
-    """(Keras model, vocab list, config dict) from a bundle folder; clear errors if damaged."""
+def read_config(folder) -> dict:
+    """The config of a model folder, once the folder is known to hold a whole model. Cheap (no
+    Keras), so a command checks its --model before importing TensorFlow."""
     folder = Path(folder)
-    for name in ("model.keras", "vocab.json", "config.json"):
+    for name in FILES:
         if not (folder / name).is_file():
             raise ChargenError(f"{folder / name} is missing: run the select stage (dvc repro select)")
+    return read_json(folder / "config.json")
+
+
+def load_bundle(folder) -> tuple:
+    """(Keras model, vocab list, config dict) from a bundle folder; clear errors if damaged."""
+    from chargen.model import load_model
+
+    folder = Path(folder)
+    config = read_config(folder)
     vocab = read_json(folder / "vocab.json")
-    config = read_json(folder / "config.json")
     model = load_model(folder / "model.keras", fix="re-run the select stage that writes it (dvc repro -f select)")
     if model.output_shape[-1] != len(vocab):
         raise ChargenError(f"{folder}: model has {model.output_shape[-1]} outputs but the vocabulary "

@@ -19,9 +19,8 @@ import argparse
 import json
 from pathlib import Path
 
-from chargen.bundle import load_bundle
+from chargen.bundle import load_bundle, read_config
 from chargen.io import ChargenError, atomic_path, run_stage
-from chargen.model import numpy_weights
 
 FORMATS = ("savedmodel", "onnx")
 ONNX_OPSET = 17
@@ -31,6 +30,8 @@ def step_module(model):
     """A tf.Module whose `step` is the Keras LSTM cell (gates i, f, c, o) written in plain TF
     ops, so the SavedModel needs no Keras and converts to ONNX op by op."""
     import tensorflow as tf
+
+    from chargen.model import numpy_weights
 
     w = numpy_weights(model)
     units = {rk.shape[0] for _, rk, _ in w["lstm"]}
@@ -71,6 +72,7 @@ def export(model_dir, out, formats=FORMATS) -> dict:
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise ChargenError(f"unknown export format(s) {sorted(unknown)}: choose from {', '.join(FORMATS)}")
+    read_config(model_dir)  # a missing model is refused before TensorFlow is imported (seconds)
     import tensorflow as tf
 
     model, vocab, config = load_bundle(model_dir)

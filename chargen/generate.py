@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chargen.api import DEFAULTS, METHODS, check_controls, load
+from chargen.bundle import read_config
+from chargen.controls import DEFAULTS, METHODS, check_controls
 from chargen.io import ChargenError, run_stage
 
 
@@ -67,6 +68,17 @@ def main(argv=None):
     check_controls(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    samples=args.samples, seed=args.seed, method=args.method, ngram_weight=args.ngram_weight,
                    ngram_order=args.ngram_order, cli=True)
+    prompt = args.prompt
+    if args.prompt_file and not args.interactive:
+        try:
+            with open(args.prompt_file, encoding="utf-8") as fh:
+                prompt = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ChargenError(f"cannot read --prompt-file {args.prompt_file}: {exc}") from None
+    read_config(args.model)
+    # TensorFlow and Keras take seconds to import: only once the arguments are known to be good.
+    from chargen.api import load
+
     model = load(args.model)
     if args.interactive:
         seed, n = args.seed, 0
@@ -82,13 +94,6 @@ def main(argv=None):
             print(flush=True)
             seed += args.samples
         return
-    prompt = args.prompt
-    if args.prompt_file:
-        try:
-            with open(args.prompt_file, encoding="utf-8") as fh:
-                prompt = fh.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ChargenError(f"cannot read --prompt-file {args.prompt_file}: {exc}") from None
     write_samples(model, prompt, args, args.seed)
 
 

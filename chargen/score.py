@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from chargen.api import load
+from chargen.bundle import read_config
 from chargen.io import ChargenError, run_stage, write_text
 from chargen.surprisal import surprisal_html
 
@@ -22,11 +22,17 @@ def main(argv=None):
     ap.add_argument("--html", help="also write the coloured view to this file")
     ap.add_argument("--limit", type=int, default=5000, help="characters shown in the HTML view")
     args = ap.parse_args(argv)
+    if args.limit < 1:
+        raise ChargenError(f"--limit must be at least 1, got {args.limit}")
     try:
         with open(args.text, encoding="utf-8") as fh:
             text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ChargenError(f"cannot read --text {args.text}: {exc}") from None
+    read_config(args.model)
+    # TensorFlow and Keras take seconds to import: only once the arguments are known to be good.
+    from chargen.api import load
+
     score = load(args.model).score(text)
     if args.html:
         write_text(args.html, surprisal_html(score.text, score.surprisal, title=f"Surprisal of {args.text}",

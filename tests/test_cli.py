@@ -1,6 +1,7 @@
 """The command-line entry points as a user meets them: Ctrl-C at any moment ends a command with
 one line and exit status 130, and a bad flag is refused before anything heavy is imported."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -81,3 +82,41 @@ def test_an_uncaught_interrupt_of_a_library_user_is_left_to_python():
     import chargen.api  # noqa: F401  (in this process too, with Keras)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert not getattr(sys.excepthook, "reports_interrupts", False)
+
+
+# Runs `python -m <module> <args>` (sys.argv[1:]) and, as the process exits, writes the names of
+# every module it imported to the file $IMPORTED. (`python -X importtime` would not do: chargen
+# imports Keras with stderr closed, to hide TensorFlow's C++ start-up lines.)
+WATCH_IMPORTS = """import atexit, json, os, runpy, sys
+atexit.register(lambda: open(os.environ["IMPORTED"], "w").write(json.dumps(sorted(sys.modules))))
+module = sys.argv.pop(1)
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("module,args,message", [
+    ("chargen.generate", ["--temperature", "nan"], "--temperature must be a number >= 0 (0 = greedy), got nan"),
+    ("chargen.generate", ["--length", "0"], "--length must be at least 1, got 0"),
+    ("chargen.generate", ["--seed", "-1"], "--seed must be at least 0, got -1"),
+    ("chargen.generate", ["--top-k", "-1"], "--top-k must be at least 0 (0 = off), got -1"),
+    ("chargen.generate", ["--top-p", "2"], "--top-p must be above 0 and at most 1 (1 = off), got 2.0"),
+    ("chargen.generate", ["--samples", "0"], "--samples must be at least 1, got 0"),
+    ("chargen.generate", ["--prompt-file", "{tmp}/none.txt"], "cannot read --prompt-file {tmp}/none.txt"),
+    ("chargen.generate", ["--model", "{tmp}/none"], "{tmp}/none/model.keras is missing"),
+    ("chargen.score", ["--text", "{tmp}/none.txt"], "cannot read --text {tmp}/none.txt"),
+    ("chargen.score", ["--text", "{tmp}/t.txt", "--limit", "0"], "--limit must be at least 1, got 0"),
+    ("chargen.score", ["--text", "{tmp}/t.txt", "--model", "{tmp}/none"], "{tmp}/none/model.keras is missing"),
+    ("chargen.export", ["--formats", "tflite"], "unknown export format(s) ['tflite']"),
+    ("chargen.export", ["--model", "{tmp}/none"], "{tmp}/none/model.keras is missing"),
+])
+def test_bad_arguments_are_refused_before_tensorflow_is_imported(tmp_path, module, args, message):
+    (tmp_path / "t.txt").write_text("the hare said no.\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    imported = tmp_path / "imported.json"
+    res = subprocess.run([sys.executable, "-c", WATCH_IMPORTS, module, *args], cwd=ROOT, capture_output=True,
+                         text=True, env=dict(env_with_venv(), IMPORTED=str(imported)), timeout=300)
+    assert res.returncode == 1 and res.stdout == "" and len(res.stderr.splitlines()) == 1, res.stderr[-2000:]
+    assert res.stderr.startswith("error: " + message.replace("{tmp}", str(tmp_path)))
+    modules = json.loads(imported.read_text())
+    assert "chargen.io" in modules  # the watch saw the command's imports
+    assert [m for m in modules if m.split(".")[0] in ("tensorflow", "keras")] == []

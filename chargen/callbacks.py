@@ -15,6 +15,7 @@ from chargen.batches import Batches
 from chargen.checkpoints import early_stop_due, epoch_of, history_csv, resume_name, weights_name
 from chargen.io import ChargenError, atomic_path, write_text
 from chargen.model import LN2, save_model
+from chargen.progress import duration
 from chargen.quiet import keras
 
 
@@ -251,12 +252,3 @@ class Progress(keras.callbacks.Callback):
             per_epoch = float(np.median(self.epoch_seconds))
             self.log(f"  at most {duration(per_epoch * left)} left: {left} epoch{'s' * (left > 1)} at {per_epoch:.0f} s "
                      f"(fewer if early stopping ends the run)")
-
-
-def duration(seconds: float) -> str:
-    """A time span a person reads at a glance: 45 s, 7.5 min, 2.1 h."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"

@@ -49,15 +49,18 @@ def bits_per_char(probs, targets) -> float:
     return float(-np.log2(np.maximum(probs[np.arange(len(targets)), targets], 1e-300)).mean())
 
 
-def model_probs(step, val_ids) -> np.ndarray:
+def model_probs(step, val_ids, tick=None) -> np.ndarray:
     """(len(val_ids) - 1, vocab): the model's prediction of each next validation char, reading
-    the validation text as one stream with its state carried."""
+    the validation text as one stream with its state carried. tick(chars done), if given, is
+    called after each char (for progress lines)."""
     ids = np.asarray(val_ids, dtype=np.int64)
     state = step.zero_state(1)
     out = np.empty((len(ids) - 1, step.vocab_size))
     for t in range(len(ids) - 1):
         logits, state = step.step(ids[t:t + 1], state)
         out[t] = probabilities(logits, 1.0)[0]
+        if tick:
+            tick(t + 1)
     return out
 
 
@@ -67,7 +70,7 @@ def model_bpc(step, val_ids) -> tuple[float, int]:
     return bits_per_char(probs, np.asarray(val_ids)[1:]), len(probs)
 
 
-def dynamic_probs(model, val_ids, lr: float, segment: int) -> np.ndarray:
+def dynamic_probs(model, val_ids, lr: float, segment: int, tick=None) -> np.ndarray:
     """(len(val_ids) - 1, vocab) predictions with dynamic evaluation: the model keeps learning
     as it reads.
 
@@ -76,7 +79,8 @@ def dynamic_probs(model, val_ids, lr: float, segment: int) -> np.ndarray:
     one SGD step taken on it (from the same state), so no character is ever predicted by
     weights that have seen it. This is what an adaptive compressor such as PPMd does with the
     text it has already coded. The model copy has no dropout and carries its state across
-    segments; the trained model is not changed.
+    segments; the trained model is not changed. tick(segments done), if given, is called after
+    each segment (for progress lines).
     """
     from chargen.model import stateful_copy
     from chargen.quiet import keras
@@ -95,6 +99,8 @@ def dynamic_probs(model, val_ids, lr: float, segment: int) -> np.ndarray:
         for v, value in zip(states, before):  # predicting moved the state on: train from where it was
             v.assign(value)
         m.train_on_batch(ids[None, s:e], ids[None, s + 1:e + 1])
+        if tick:
+            tick(s // segment + 1)
     return out
 
 

@@ -18,6 +18,7 @@ from chargen.dataset import load_dataset
 from chargen.io import ChargenError, read_json
 from chargen.model import LN2, build, numpy_weights
 from chargen.numpy_lstm import StepLSTM
+from chargen.progress import ticker
 
 STREAMS = 16
 
@@ -37,7 +38,7 @@ def load_model_for(ckpt: Path, ds: dict):
     return model, cfg
 
 
-def select(ckpt, dataset_path, out, average: int = 1) -> dict:
+def select(ckpt, dataset_path, out, average: int = 1, log=print) -> dict:
     ckpt = Path(ckpt)
     ds = load_dataset(dataset_path)
     model, cfg = load_model_for(ckpt, ds)
@@ -46,8 +47,11 @@ def select(ckpt, dataset_path, out, average: int = 1) -> dict:
     if not files:
         raise ChargenError(f"no finished checkpoint in {ckpt}: run the train stage first (dvc repro train)")
 
+    log(f"re-scoring {len(files)} checkpoint{'s' * (len(files) != 1)} on {len(val):,} held-out chars "
+        f"({STREAMS} streams, the state carried)")
+    tick = ticker(len(files), "checkpoint", log, lines=len(files))
     scores, weights = {}, {}
-    for p in files:
+    for n, p in enumerate(files, 1):
         try:
             with warnings.catch_warnings():  # the file also holds optimizer slots, not needed here
                 warnings.simplefilter("ignore")
@@ -58,6 +62,7 @@ def select(ckpt, dataset_path, out, average: int = 1) -> dict:
         e = epoch_of(p)
         scores[e] = val_loss(model, val)
         weights[e] = [np.array(w) for w in model.get_weights()]
+        tick(n, f" (epoch {e}): {scores[e] / LN2:.4f} bits/char")
     ranked = sorted(scores, key=scores.get)
     chosen, best_loss, label = weights[ranked[0]], scores[ranked[0]], f"epoch {ranked[0]}"
     averaged = None
@@ -65,6 +70,7 @@ def select(ckpt, dataset_path, out, average: int = 1) -> dict:
         top = ranked[:average]
         mean = [np.mean([weights[e][i] for e in top], axis=0) for i in range(len(chosen))]
         model.set_weights(mean)
+        log(f"scoring the mean of the {len(top)} best: epochs {', '.join(map(str, top))}")
         averaged = val_loss(model, val)
         if averaged < best_loss:
             chosen, best_loss, label = mean, averaged, f"mean of epochs {', '.join(map(str, top))}"

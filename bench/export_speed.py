@@ -21,8 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from bench.machine import write_results
-from chargen import api, bundle, export
-from chargen.model import build
 
 
 def size(path: Path) -> int:
@@ -48,6 +46,9 @@ def main():
     ap.add_argument("--out", help="also write the figures, with the machine, to this JSON file")
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
+    from chargen import api, bundle, export  # TensorFlow: after the arguments are read
+    from chargen.model import build
+
     tmp = Path(tempfile.mkdtemp())
     folder = Path(args.model or "")
     source = str(folder)

@@ -140,7 +140,7 @@ def test_hex_is_a_codec_but_not_a_text_encoding():
 
 
 def test_an_unquoted_sha256_pin_is_said_to_need_quotes(tmp_path):
-    text = (ROOT / "params.yaml").read_text().replace('sha256: ""', "sha256: " + "0" * 64, 1)
+    text = (ROOT / "params.yaml").read_text().replace("sha256: ''", "sha256: " + "0" * 64, 1)
     (tmp_path / "params.yaml").write_text(text)
     with pytest.raises(ChargenError) as e:
         params.load(tmp_path / "params.yaml")

@@ -61,6 +61,45 @@ class TrainCounts:
             new[1:] = (c[1:] != c[:-1]) | (x[1:] != x[:-1])
             starts = np.flatnonzero(new)
             self.runs.append((c[starts], x[starts], np.diff(np.append(starts, len(c)))))
+        self._merged = None
+
+    def all_orders(self, keys) -> np.ndarray:
+        """keys.shape + (vocab,): counts of each next char after each queried context, any
+        order, keyed as NgramStep makes them (hash * M + order), so every order is one lookup."""
+        if self._merged is None:
+            self._merged = self._merge_orders()
+        context, starts, spans, run_next, run_len, width = self._merged
+        flat = keys.ravel()
+        at = np.searchsorted(context[:-1], flat)
+        lo = starts[at]
+        span = spans[at] * (context[at] == flat)
+        # Each query's runs, `width` places from lo on (the places past its span count 0), summed
+        # into (query, char) cells.
+        runs = lo[:, None] + np.arange(width)
+        weight = run_len[runs] * (np.arange(width) < span[:, None])
+        cells = run_next[runs] + np.arange(0, len(flat) * self.vocab_size, self.vocab_size)[:, None]
+        out = np.bincount(cells.ravel(), weight.ravel(), minlength=len(flat) * self.vocab_size)
+        return out.reshape(keys.shape + (self.vocab_size,))
+
+    def _merge_orders(self):
+        """All orders' runs in one array sorted by key: (the distinct keys and one past the last,
+        where each key's runs start and how many it has, the runs' next chars and counts padded
+        with `width` empty runs, width: the most runs a key has)."""
+        keys = np.concatenate([ctx * _MULT + np.uint64(k) for k, (ctx, _, _) in enumerate(self.runs)])
+        order = np.argsort(keys, kind="stable")  # a context's runs stay together
+        keys = keys[order]
+        new = np.ones(len(keys), dtype=bool)
+        new[1:] = keys[1:] != keys[:-1]
+        first = np.flatnonzero(new)
+        spans = np.diff(np.append(first, len(keys)))
+        width = int(spans.max(initial=0))
+        # One more key past the end (the last repeated: a query it finds there is not equal to it)
+        # with no runs, so a query past every key needs no special case.
+        context = np.append(keys[first], keys[-1:] if len(keys) else np.uint64(0))
+        pad = np.zeros(width, dtype=np.int64)
+        run_next = np.concatenate([np.concatenate([r[1] for r in self.runs])[order], pad])
+        run_len = np.concatenate([np.concatenate([r[2] for r in self.runs])[order], pad])
+        return context, np.append(first, len(keys)), np.append(spans, 0), run_next, run_len, width
 
     def counts(self, k: int, ctx_query) -> np.ndarray:
         """(queries, vocab) counts of each next char after each query's order-k context."""
@@ -132,55 +171,103 @@ class NgramStep:
     prompt, then what it generated), read as if it followed the training text. Fed a text one
     character at a time it predicts exactly what ngram_probs predicts for it (tested).
 
-    A stream's state is [its last `order` characters, its own counts (a dict per order from
-    context hash to a count vector), the hashes of its current contexts of orders 0..order].
+    Every stream and every order is handled in one pass of array operations per character, so a
+    step costs a few dozen NumPy calls whatever the batch: the training counts of all orders
+    are one sorted table (TrainCounts.all_orders) looked up with one searchsorted, and each
+    stream's own counts are rows of one array (see _Streams).
     """
 
     def __init__(self, known: TrainCounts):
         self.known, self.order, self.vocab_size = known, known.order, known.vocab_size
+        # M^j mod 2^64 for j = 0..order-1: the factor of the newest char in the order-(j+1) hash.
+        self._powers = np.array([pow(int(_MULT), j, 1 << 64) for j in range(self.order)], dtype=np.uint64)[:, None]
+        self._orders = np.arange(self.order + 1, dtype=np.uint64)[:, None]
+        known.all_orders(np.zeros((self.order + 1, 0), dtype=np.uint64))  # build its table now, not in threads
 
     def start(self, batch: int):
-        tail = [int(x) for x in self.known.tail]
-        return [[list(tail), [{} for _ in range(self.order + 1)], self._hashes(tail)] for _ in range(batch)]
+        state = _Streams(batch, self.order, self.vocab_size)
+        for x in self.known.tail:  # the training text's last chars are every stream's context
+            self._read(state, np.full(batch, x))
+        self._look_up(state)
+        return state
 
-    def _hashes(self, history) -> list[int]:
-        """Hashes of the last k chars of history, for k = 0..order, as _context_hashes makes them
-        (a context reaching before the text is padded the same way), in plain integers."""
-        out, h = [0], 0
-        for k in range(1, self.order + 1):
-            h = (h * _MULT_INT + (history[-k] + 1 if k <= len(history) else 0)) & _MASK
-            out.append(h)
-        return out
+    def _read(self, state, ids):
+        """Move every stream's contexts on by one char: its order-k context is the new char
+        followed (in _context_hashes' fold) by its old order-(k-1) context."""
+        new = np.zeros_like(state.hashes)
+        sym = np.asarray(ids).astype(np.uint64) + np.uint64(1)
+        new[1:] = state.hashes[:-1] + self._powers * sym  # uint64 arrays wrap silently
+        state.hashes = new
+        state.read += 1
+
+    def _look_up(self, state):
+        """Keys of the current contexts (the order mixed into the hash, so that all orders share
+        one table) and the rows of state.own that count them in each stream (0: not yet seen)."""
+        state.keys = state.hashes * _MULT + self._orders
+        own_keys = (state.keys * _MULT + state.stream_ids).ravel().tolist()
+        get = state.rows.get
+        state.own_keys = own_keys
+        state.current = np.array([get(key, 0) for key in own_keys], dtype=np.int64).reshape(state.keys.shape)
 
     def predict(self, state) -> np.ndarray:
         """(batch, vocab) next-character probabilities of every stream."""
-        hashes = np.array([stream[2] for stream in state], dtype=np.uint64)  # (batch, orders)
-        p = np.full((len(state), self.vocab_size), 1.0 / self.vocab_size)
-        for k in range(self.order + 1):
-            counts = self.known.counts(k, hashes[:, k])
-            for row, (_, own, current) in enumerate(state):
-                seen = own[k].get(current[k])
-                if seen is not None:
-                    counts[row] += seen
-            p = witten_bell(p, counts)
+        # (orders, batch, vocab): orders first, so that each order below is one cheap view.
+        counts = self.known.all_orders(state.keys)
+        counts += state.own[state.current]
+        total = counts.sum(axis=2, keepdims=True)
+        # Distinct chars after each context; 1 where it is unseen (then it is 0 and so is total),
+        # which leaves p as it is: (0 + 1 p) / (0 + 1).
+        distinct = np.maximum(np.add.reduce(counts > 0, axis=2, dtype=np.float64, keepdims=True), 1.0)
+        denominator = total + distinct
+        # The same operations, in the same order, as witten_bell from a uniform p.
+        p = counts[0] + distinct[0] * (1.0 / self.vocab_size)
+        p /= denominator[0]
+        for k in range(1, self.order + 1):
+            p *= distinct[k]
+            p += counts[k]
+            p /= denominator[k]
         return p
 
     def update(self, state, ids):
         """Each stream has read one more character (ids: (batch,))."""
-        for stream, x in zip(state, np.asarray(ids).tolist()):
-            history, own, current = stream
-            for k in range(min(len(history), self.order) + 1):  # as ngram_probs, never count a
-                counts = own[k].get(current[k])                 # context reaching before the text
-                if counts is None:
-                    counts = own[k][current[k]] = np.zeros(self.vocab_size)
-                counts[x] += 1
-            history.append(x)
-            del history[:-self.order or len(history)]
-            stream[2] = self._hashes(history)
+        ids = np.asarray(ids)
+        top = min(state.read, self.order)  # as ngram_probs, never count a context reaching before the text
+        rows = state.current[:top + 1]
+        new = np.flatnonzero(rows == 0)  # contexts this stream sees for the first time: a row each
+        if len(new):
+            state.reserve(len(new))
+            numbers = np.arange(state.used, state.used + len(new))
+            state.rows.update(zip([state.own_keys[i] for i in new.tolist()], numbers.tolist()))
+            rows.reshape(-1)[new] = numbers  # rows is a view of the contiguous first rows of current
+            state.used += len(new)
+        state.own[rows, ids] += 1  # rows differ within a step: one per stream and order
+        self._read(state, ids)
+        self._look_up(state)
         return state
 
 
-_MULT_INT, _MASK = int(_MULT), (1 << 64) - 1
+class _Streams:
+    """NgramStep's state for a batch of streams, orders first: the hashes of each stream's
+    current contexts of orders 0..order (orders, batch), how many chars the streams have read
+    (the training text's tail included), and their own counts: row `rows[key]` of `own` counts
+    the chars that followed one context in one stream (the key mixes context, order and
+    stream); row 0 stays zero for every unseen one."""
+
+    def __init__(self, batch: int, order: int, vocab_size: int):
+        self.hashes = np.zeros((order + 1, batch), dtype=np.uint64)
+        self.stream_ids = np.arange(batch, dtype=np.uint64)
+        self.read = 0
+        self.rows = {}
+        self.own = np.zeros((max(64, 4 * batch * (order + 1)), vocab_size), dtype=np.uint32)
+        self.used = 1
+        self.keys = self.own_keys = self.current = None  # set by NgramStep._look_up
+
+    def reserve(self, n: int):
+        """Room for n more rows (doubling, so growing costs little per row)."""
+        if self.used + n > len(self.own):
+            grown = np.zeros((2 * (self.used + n), self.own.shape[1]), dtype=self.own.dtype)
+            grown[:self.used] = self.own[:self.used]
+            self.own = grown
 
 
 class MixedStep:

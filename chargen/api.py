@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chargen.bundle import load_bundle, load_train_ids
+from chargen.bundle import load_bundle, load_train_ids, no_train_text
 from chargen.cleaning import normalise
 from chargen.controls import DEFAULTS, METHODS, check_controls  # noqa: F401 (part of the API)
 from chargen.dataset import decode, encode
@@ -59,9 +59,7 @@ class Model:
         if not ngram_weight:
             return self.step
         if self.train_ids is None:
-            raise ChargenError(f"{self.folder} holds no training text for the n-gram model (it was saved "
-                               f"before samples mixed it in): re-run select (dvc repro -f select), or set "
-                               f"the n-gram weight to 0 (the LSTM alone)")
+            raise ChargenError(no_train_text(self.folder, self.config))
         if ngram_order not in self._counts:
             self._counts[ngram_order] = TrainCounts(self.train_ids, ngram_order, len(self.vocab))
         return MixedStep(self.step, self._counts[ngram_order], ngram_weight)

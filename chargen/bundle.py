@@ -16,6 +16,10 @@ from chargen.io import ChargenError, atomic_path, read_json
 
 FILES = ("model.keras", "vocab.json", "config.json")  # what every model folder holds
 TRAIN_IDS = "train_ids.npy"  # the training text's ids, for the n-gram that sampling mixes in
+# config.json's "format": 3 since folders hold TRAIN_IDS. Folders of format 2 (the number of the
+# dataset they were selected from) or none were written before, mostly without it: they load,
+# score and sample from the LSTM alone. Bump it whenever what a folder holds changes.
+FORMAT = 3
 
 
 def save_bundle(folder, model, vocab: list[str], config: dict, train_ids=None) -> None:
@@ -24,6 +28,7 @@ def save_bundle(folder, model, vocab: list[str], config: dict, train_ids=None) -
     n-gram model in wherever the folder goes."""
     from chargen.model import save_model
 
+    config = {**config, "format": FORMAT}  # the folder's own format, not its dataset's
     with atomic_path(folder) as tmp:
         tmp.mkdir()
         save_model(model, tmp / "model.keras")
@@ -32,6 +37,24 @@ def save_bundle(folder, model, vocab: list[str], config: dict, train_ids=None) -
         if train_ids is not None:
             from chargen.ngram import MAX_TRAIN_CHARS
             np.save(tmp / TRAIN_IDS, np.asarray(train_ids[-MAX_TRAIN_CHARS:]), allow_pickle=False)
+
+
+def has_train_text(folder) -> bool:
+    return (Path(folder) / TRAIN_IDS).is_file()
+
+
+def no_train_text(folder, config: dict) -> str:
+    """The error for sampling with the n-gram model from a folder without its training text:
+    which chargen wrote the folder, and the two ways on."""
+    made = config.get("format")
+    if isinstance(made, int) and made >= FORMAT:
+        why = "it was saved without it"
+    else:
+        why = (f"it was written by an earlier chargen (model folder format {made or 'unnumbered'}; "
+               f"this one writes format {FORMAT}, with the training text)")
+    return (f"{folder} holds no training text ({TRAIN_IDS}) for the n-gram model that sampling mixes in: "
+            f"{why}; re-run select to write the folder again (dvc repro -f select, or python -m stages.select), "
+            f"or sample from the LSTM alone (--ngram-weight 0; ngram_weight=0 in the API)")
 
 
 def load_train_ids(folder):
@@ -52,7 +75,12 @@ def read_config(folder) -> dict:
     for name in FILES:
         if not (folder / name).is_file():
             raise ChargenError(f"{folder / name} is missing: run the select stage (dvc repro select)")
-    return read_json(folder / "config.json")
+    config = read_json(folder / "config.json")
+    made = config.get("format")
+    if isinstance(made, int) and made > FORMAT:
+        raise ChargenError(f"{folder} was written by a newer chargen (model folder format {made}; this one "
+                           f"reads up to {FORMAT}): update chargen, or re-run select with this one")
+    return config
 
 
 def load_bundle(folder) -> tuple:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from chargen.bundle import read_config
+from chargen.bundle import has_train_text, no_train_text, read_config
 from chargen.controls import DEFAULTS, METHODS, check_controls
 from chargen.io import ChargenError, run_stage
 
@@ -75,7 +75,9 @@ def main(argv=None):
                 prompt = fh.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise ChargenError(f"cannot read --prompt-file {args.prompt_file}: {exc}") from None
-    read_config(args.model)
+    config = read_config(args.model)
+    if args.method == "stateful" and args.ngram_weight and not has_train_text(args.model):
+        raise ChargenError(no_train_text(args.model, config))  # before a prompt is printed
     # TensorFlow and Keras take seconds to import: only once the arguments are known to be good.
     from chargen.api import load
 

@@ -120,3 +120,50 @@ def test_bad_arguments_are_refused_before_tensorflow_is_imported(tmp_path, modul
     modules = json.loads(imported.read_text())
     assert "chargen.io" in modules  # the watch saw the command's imports
     assert [m for m in modules if m.split(".")[0] in ("tensorflow", "keras")] == []
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env_with_venv(), timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def old_model_dir(tmp_path_factory):
+    """A model folder as chargen wrote it before folders held their training text: no
+    train_ids.npy, and the format number its dataset had (2)."""
+    folder = random_bundle(tmp_path_factory.mktemp("cli") / "old", units=8, train_text=None)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "format": 2}, indent=2))
+    assert not (folder / "train_ids.npy").exists()
+    return folder
+
+
+def test_a_model_folder_of_an_earlier_chargen_is_refused_before_a_prompt_is_printed(old_model_dir):
+    for extra in ([], ["--interactive"]):
+        res = run("chargen.generate", "--model", str(old_model_dir), "--prompt", "alice", *extra, input="alice\n")
+        assert res.returncode == 1 and res.stdout == "" and len(res.stderr.splitlines()) == 1, res.stderr
+        assert res.stderr.startswith(f"error: {old_model_dir} holds no training text (train_ids.npy)")
+        assert "earlier chargen (model folder format 2; this one writes format 3" in res.stderr
+        assert "dvc repro -f select, or python -m stages.select" in res.stderr and "--ngram-weight 0" in res.stderr
+    # What such a folder can do, it still does: sample from the LSTM alone, and score.
+    res = run("chargen.generate", "--model", str(old_model_dir), "--prompt", "alice", "--ngram-weight", "0",
+              "--length", "20")
+    assert res.returncode == 0 and res.stdout.startswith("alice") and len(res.stdout) == len("alice") + 20 + 1
+    (old_model_dir.parent / "t.txt").write_text("the hare said no.\n")
+    res = run("chargen.score", "--model", str(old_model_dir), "--text", str(old_model_dir.parent / "t.txt"))
+    assert res.returncode == 0, res.stderr
+
+
+def test_a_model_folder_says_its_format_and_one_from_a_newer_chargen_is_refused(model_dir, tmp_path):
+    from chargen import api, bundle
+    from chargen.io import ChargenError
+
+    assert json.loads((model_dir / "config.json").read_text())["format"] == bundle.FORMAT
+    assert bundle.has_train_text(model_dir)
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    for name in bundle.FILES:
+        (newer / name).write_bytes((model_dir / name).read_bytes())
+    (newer / "config.json").write_text(json.dumps({"seq_length": 20, "format": bundle.FORMAT + 1}))
+    with pytest.raises(ChargenError, match=f"written by a newer chargen \\(model folder format {bundle.FORMAT + 1}"):
+        api.load(newer)

@@ -52,10 +52,10 @@ def test_workflow_runs_the_ci_script_then_the_report():
     on = yaml.safe_load(WORKFLOW.read_text())[True]  # YAML 1.1 reads the key `on` as true
     assert {"push", "pull_request"} <= set(on)
     runs = [commands(s["run"]) for s in steps() if "run" in s]
-    flat = [cmd for block in runs for cmd in block]
-    assert ["bash", ".ci/run"] in flat
-    ci = next(i for i, block in enumerate(runs) if ["bash", ".ci/run"] in block)
-    report = next(i for i, block in enumerate(runs) if any(cmd[0] == ".ci/report" for cmd in block))
+    ci = [i for i, block in enumerate(runs) if ["bash", ".ci/run"] in block]
+    report = [i for i, block in enumerate(runs) if any(cmd[0] == ".ci/report" for cmd in block)]
+    assert ci and report, "the workflow must run `bash .ci/run`, then `.ci/report`"
+    ci, report = ci[0], report[0]
     assert ci < report
     assert (ROOT / ".ci/run").stat().st_mode & 0o111 and (ROOT / ".ci/report").stat().st_mode & 0o111
     # The report is what the pull-request comment posts, with the workflow's own token.

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,24 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def _own_home() -> Path:
+    """Tests keep to temporary folders: the session, and every process it starts, gets a HOME
+    (and XDG folders) of its own, so nothing a library writes under ~ (onnxruntime's telemetry
+    ids in ~/.cache/Microsoft, Keras' ~/.keras, matplotlib's font cache) lands in the user's.
+    Set here, at import, so it holds before any test module imports those libraries."""
+    home = Path(tempfile.mkdtemp(prefix="chargen-tests-home-"))
+    os.environ.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), XDG_CONFIG_HOME=str(home / ".config"),
+                      XDG_DATA_HOME=str(home / ".local" / "share"), XDG_STATE_HOME=str(home / ".local" / "state"))
+    return home
+
+
+HOME = _own_home()
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(HOME, ignore_errors=True)
 
 WORDS = ("the a alice rabbit queen said little very what and of to it was in she her you "
          "king hatter time door garden cat mock turtle head off curious dear oh").split()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 
 def _prescale(kernel, units):
@@ -94,7 +95,15 @@ class StepLSTM:
         The text is cut into `streams` contiguous pieces scored side by side as one batch, so a
         model pays for a cold start `streams` times in the whole text rather than once per
         window. streams=1 is the exact single-stream figure. Returns (loss, chars scored).
+
+        The BLAS library is held to one thread meanwhile: a step's products are too small to
+        share, and split over threads each step waits for all of them, which on a busy machine
+        means waiting for the scheduler to run each one (see sampling.sample_stateful).
         """
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._stream_loss(ids, streams)
+
+    def _stream_loss(self, ids, streams):
         ids = np.asarray(ids, dtype=np.int64)
         streams = max(1, min(streams, (len(ids) - 1) // 2))
         L = (len(ids) - 1) // streams

@@ -84,19 +84,22 @@ def sample_stateful(step, prompts, length: int, *, temperature: float, top_k: in
     """Generate `length` ids after each prompt (a (batch, T) id array), one LSTM step per char.
 
     Streams never interact, so a large batch is cut into contiguous groups sampled side by side
-    in threads, one per core (NumPy releases the GIL inside its array operations); meanwhile
-    the BLAS library is held to one thread, so each group's matrix product runs on its own core
-    instead of every product being spread thinly over all of them. Stream i always draws from
+    in threads, one per core (NumPy releases the GIL inside its array operations). The BLAS
+    library is held to one thread throughout, so each group's matrix product runs on its own
+    core; and a step's products are too small to share: split over BLAS threads, every step
+    waits for all of them, which on a busy machine means waiting for the scheduler to run
+    each one (`python bench/generate_speed.py --load 2` measures it). Stream i always draws from
     its own generator (seed + i), and the samples do not depend on the grouping (tested).
     """
     prompts = np.asarray(prompts)
     u = uniforms(seed, len(prompts), length)
     groups = stream_groups(len(prompts), threads)
-    if len(groups) == 1:
-        return _sample_group(step, prompts, u, temperature, top_k, top_p)
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(groups)) as pool:
-        parts = pool.map(lambda g: _sample_group(step, prompts[g], u[:, g], temperature, top_k, top_p), groups)
-        return np.concatenate(list(parts))
+    with threadpool_limits(limits=1, user_api="blas"):
+        if len(groups) == 1:
+            return _sample_group(step, prompts, u, temperature, top_k, top_p)
+        with ThreadPoolExecutor(len(groups)) as pool:
+            parts = pool.map(lambda g: _sample_group(step, prompts[g], u[:, g], temperature, top_k, top_p), groups)
+            return np.concatenate(list(parts))
 
 
 def sample_window(model, prompts, length: int, seq_length: int, *, temperature: float,

@@ -159,3 +159,27 @@ def test_blas_warm_up_runs_once_per_thread_and_changes_no_result():
         t.join()
     assert results["warm"][1], "a fresh thread's first step should have run the warm-up"
     np.testing.assert_array_equal(results["cold"][0], results["warm"][0])
+
+
+def test_one_blas_thread_while_sampling_or_scoring_any_number_of_streams():
+    """A step's products are too small to share between BLAS threads (a busy machine then makes
+    every step wait for the scheduler), so sampling one stream and scoring streams hold BLAS to
+    one thread too, and lift the limit afterwards."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    class Recording(numpy_lstm.StepLSTM):
+        seen = []
+
+        def step(self, ids, state):
+            self.seen.append(max(blas_threads()))
+            return super().step(ids, state)
+
+    step = Recording(model.numpy_weights(random_model()))
+    before = blas_threads()
+    sampling.sample_stateful(step, np.zeros((1, 3), np.int64), 4, temperature=1.0)
+    step.stream_loss(np.arange(30) % V, streams=4)
+    assert step.seen and set(step.seen) == {1}
+    assert blas_threads() == before

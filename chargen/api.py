@@ -32,13 +32,18 @@ from chargen.sampling import draw, probabilities, sample_stateful, sample_window
 
 @dataclass
 class Score:
-    """How surprising a text is to the model. `text` is the text as the model read it
-    (normalised like its training text); surprisal[i] is -log2 P(text[i] | text[:i]) in bits,
-    NaN for the first character, which nothing precedes; bpc is their mean."""
+    """How surprising a text is to the model. `text` is the text as the model saw it (normalised
+    like its training text). The model reads the characters of its vocabulary in order and skips
+    the others (`skipped` of them): its state goes from the character before a skipped one
+    straight to the one after, so what is scored is the text with those characters removed.
+    surprisal[i] is -log2 P(text[i] | the characters read before it) in bits, NaN where nothing
+    is scored: a skipped character, and the first one read, which nothing precedes. bpc is the
+    mean over the scored characters."""
 
     text: str
     surprisal: np.ndarray
     bpc: float
+    skipped: int = 0
 
 
 class Model:
@@ -64,9 +69,14 @@ class Model:
             self._counts[ngram_order] = TrainCounts(self.train_ids, ngram_order, len(self.vocab))
         return MixedStep(self.step, self._counts[ngram_order], ngram_weight)
 
+    def normalise(self, text: str) -> str:
+        """`text` normalised as the training text was (lowercase, folded typography)."""
+        return normalise(text, self.config.get("lowercase", False), self.config.get("fold_typography", False))
+
     def encode(self, text: str, what: str = "prompt") -> np.ndarray:
-        """Ids of `text` after the training text's normalisation (lowercase, folded typography)."""
-        text = normalise(text, self.config.get("lowercase", False), self.config.get("fold_typography", False))
+        """Ids of `text` after the training text's normalisation; refused if any character of it
+        is outside the vocabulary."""
+        text = self.normalise(text)
         bad = sorted(set(text) - set(self.vocab))
         if bad:
             raise ChargenError(
@@ -125,17 +135,27 @@ class Model:
 
     def score(self, text: str) -> Score:
         """Per-character surprisal (bits) of `text` read as one stream, its state carried, as
-        the evaluate stage reads the validation text."""
-        ids = self.encode(text, "text")
-        bits = np.full(len(ids), np.nan)
+        the evaluate stage reads the validation text; characters outside the vocabulary are
+        skipped (see Score). Refused only if fewer than two characters can be read."""
+        text = self.normalise(text)
+        index = {ch: i for i, ch in enumerate(self.vocab)}
+        read = np.array([ch in index for ch in text], dtype=bool)
+        ids = np.array([index[ch] for ch in text if ch in index], dtype=np.int64)
+        if len(ids) < 2:
+            raise ChargenError(
+                f"text has nothing to score: {len(ids)} of its {len(text)} characters are in the model's "
+                f"vocabulary ({len(self.vocab)} characters), and scoring needs 2 (the first one read is not "
+                f"scored); give a text in the alphabet the model was trained on")
+        bits_read = np.full(len(ids), np.nan)
         state = self.step.zero_state(1)
         for t in range(len(ids) - 1):
             logits, state = self.step.step(ids[t:t + 1], state)
             z = logits[0].astype("float64")
             m = z.max()
-            bits[t + 1] = (m + np.log(np.exp(z - m).sum()) - z[ids[t + 1]]) / np.log(2.0)
-        scored = bits[1:]
-        return Score(self.decode(ids), bits, float(scored.mean()) if len(scored) else float("nan"))
+            bits_read[t + 1] = (m + np.log(np.exp(z - m).sum()) - z[ids[t + 1]]) / np.log(2.0)
+        bits = np.full(len(text), np.nan)
+        bits[read] = bits_read
+        return Score(text, bits, float(bits_read[1:].mean()), skipped=int(len(text) - len(ids)))
 
 
 def load(folder="models/best") -> Model:

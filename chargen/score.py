@@ -1,5 +1,6 @@
 """Score any text with a trained model: bits per character, and optionally an HTML view of the
-text coloured by each character's surprisal.
+text coloured by each character's surprisal. Characters outside the model's vocabulary are not
+scored: the model reads the text without them, and the output says how many there were.
 
     python -m chargen.score --model models/best --text chapter.txt --html chapter.html
 """
@@ -8,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+import numpy as np
 
 from chargen.bundle import read_config
 from chargen.io import ChargenError, run_stage, write_text
@@ -33,11 +37,18 @@ def main(argv=None):
     # TensorFlow and Keras take seconds to import: only once the arguments are known to be good.
     from chargen.api import load
 
-    score = load(args.model).score(text)
+    model = load(args.model)
+    score = model.score(text)
     if args.html:
         write_text(args.html, surprisal_html(score.text, score.surprisal, title=f"Surprisal of {args.text}",
-                                             limit=args.limit))
-    print(json.dumps({"bpc": round(score.bpc, 4), "chars_scored": len(score.text) - 1}))
+                                             limit=args.limit, skipped=score.skipped))
+    scored = int(np.count_nonzero(~np.isnan(score.surprisal)))
+    print(json.dumps({"bpc": round(score.bpc, 4), "chars_scored": scored, "chars_skipped": score.skipped}))
+    if score.skipped:
+        outside = sorted(set(score.text) - set(model.vocab))
+        shown = ", ".join(repr(c) for c in outside[:12]) + (", ..." if len(outside) > 12 else "")
+        print(f"note: {score.skipped:,} of the {len(score.text):,} characters are outside the model's vocabulary "
+              f"({shown}) and not scored: the model reads the text without them", file=sys.stderr)
 
 
 if __name__ == "__main__":

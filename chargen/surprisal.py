@@ -21,9 +21,18 @@ def _legend() -> str:
     return "".join(f'<span class="b{i}">{lab} bits</span>' for i, lab in enumerate(labels))
 
 
-def surprisal_html(text: str, bits, *, title: str, limit: int = 5000) -> str:
+def _skipped_note(skipped: int) -> str:
+    if not skipped:
+        return ""
+    return (f" {skipped:,} character{'s' if skipped > 1 else ''} outside the model's vocabulary "
+            f"{'are' if skipped > 1 else 'is'} not scored (grey): the model reads the text without them, "
+            f"its state carried from the character before each straight to the one after.")
+
+
+def surprisal_html(text: str, bits, *, title: str, limit: int = 5000, skipped: int = 0) -> str:
     """The page for the first `limit` characters of `text`; bits[i] is character i's surprisal
-    (NaN where unscored: shown grey). Each character's value is in its tooltip."""
+    (NaN where unscored: shown grey). Each character's value is in its tooltip. `skipped`: how
+    many characters the model skipped as outside its vocabulary (chargen.api.Score), said on top."""
     bits = np.asarray(bits, dtype="float64")
     n = min(limit, len(text))
     scored = bits[:len(text)][~np.isnan(bits[:len(text)])]
@@ -39,6 +48,6 @@ def surprisal_html(text: str, bits, *, title: str, limit: int = 5000) -> str:
             f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
             f"<p>Surprisal of each character given all text before it: -log2 P(char), in bits. "
             f"Mean {mean} bits per character over {len(scored):,} scored characters; "
-            f"showing {shown}. Hover a character for its value.</p>\n"
+            f"showing {shown}. Hover a character for its value.{_skipped_note(skipped)}</p>\n"
             f'<p class="legend">{_legend()} <span class="na">grey: not scored</span></p>\n'
             f"<pre>{''.join(parts)}</pre>\n</body></html>\n")

@@ -3,6 +3,10 @@
 Input modes are all Embedding layers, so models load in Keras safe mode with no custom code:
 `embedding` is learned; `onehot` is a frozen identity matrix; `scaled` is a frozen column of
 id / vocab_size (the tutorial's single float feature per character).
+
+The model being trained uses chargen's LSTM, Keras' LSTM arranged to run faster on a CPU; its
+checkpoints load through chargen (which registers the class). The models users get (select's
+bundle, the stateful copy) have Keras' own LSTM layers.
 """
 
 from __future__ import annotations
@@ -30,12 +34,71 @@ def input_matrix(mode: str, vocab_size: int) -> np.ndarray | None:
     return None
 
 
-def build(vocab_size: int, cfg: dict, stateful_batch: int = 0) -> keras.Model:
+UNROLL_MAX = 64  # chargen's LSTM unrolls windows up to this many steps; longer ones run Keras' loop
+
+
+def gpu_visible() -> bool:
+    """Whether the Keras backend computes on a GPU (where Keras' LSTM runs cuDNN's kernel)."""
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return bool(tf.config.list_logical_devices("GPU"))
+    if backend == "jax":
+        import jax
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+        return torch.cuda.is_available()
+    return False
+
+
+@keras.saving.register_keras_serializable(package="chargen")
+class LSTM(layers.LSTM):
+    """keras.layers.LSTM with the same weights and the same arithmetic, arranged for a CPU. Its
+    name is Keras' class name because Keras addresses weights in a weights file by class name:
+    the two layers' files are the same layout and load into each other.
+
+    Keras' LSTM runs a loop whose every step multiplies both the step's input and the state by
+    their kernels: two small products. Here, on a window of known length up to UNROLL_MAX, the
+    input half runs first as one product over the whole window (large-matrix speed), and the
+    loop is unrolled, so each step only multiplies the state by the recurrent kernel and the
+    graph has no while loop. On a GPU, or for what this path does not cover (masks, dropout
+    inside the cell, longer or unknown lengths), it runs Keras' own loop, so a GPU keeps cuDNN.
+    """
+
+    def _window_path(self, sequences, mask) -> bool:
+        steps = sequences.shape[1]
+        cell = self.cell
+        return (steps is not None and steps <= UNROLL_MAX and mask is None and not self.go_backwards
+                and not cell.dropout and not cell.recurrent_dropout and cell.use_bias
+                and not gpu_visible())
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if not self._window_path(sequences, mask):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        ops, cell = keras.ops, self.cell
+        inputs = ops.unstack(ops.matmul(sequences, cell.kernel), axis=1)  # one product, then per step
+        h, c = initial_state
+        outputs = []
+        for x in inputs:  # Keras' order: (x.kernel + h.recurrent_kernel) + bias
+            z = ops.add(ops.add(x, ops.matmul(h, cell.recurrent_kernel)), cell.bias)
+            z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+            c = cell.recurrent_activation(z_f) * c + cell.recurrent_activation(z_i) * cell.activation(z_c)
+            h = cell.recurrent_activation(z_o) * cell.activation(c)
+            outputs.append(h)
+        sequence = ops.stack(outputs, axis=1) if self.return_sequences else ops.expand_dims(h, 1)
+        return h, sequence, [h, c]
+
+
+def build(vocab_size: int, cfg: dict, stateful_batch: int = 0, for_training: bool = False) -> keras.Model:
     """LSTM stack from the train params: layers x LSTM(units) + Dropout, then Dense logits.
 
     With `stateful_batch` the LSTMs carry their state from call to call over that many rows
-    (training on streams); the weights are the same as the stateless model's.
+    (training on streams); the weights are the same as the stateless model's. `for_training`: the
+    LSTMs are chargen's LSTM (faster on a CPU, the same numbers; loads through chargen), else Keras'
+    own LSTM (a model that loads with Keras alone).
     """
+    lstm = LSTM if for_training else layers.LSTM
     fixed = input_matrix(cfg["input"], vocab_size)
     if stateful_batch:
         ids = keras.Input(batch_shape=(stateful_batch, None), dtype="int32", name="ids")
@@ -50,8 +113,7 @@ def build(vocab_size: int, cfg: dict, stateful_batch: int = 0) -> keras.Model:
     for i in range(cfg["layers"]):
         keep_sequence = cfg["objective"] == "sequence" or i < cfg["layers"] - 1
         # Default activations and no recurrent dropout keep the layer cuDNN-eligible on a GPU.
-        x = layers.LSTM(cfg["units"], return_sequences=keep_sequence, stateful=bool(stateful_batch),
-                        name=f"lstm{i}")(x)
+        x = lstm(cfg["units"], return_sequences=keep_sequence, stateful=bool(stateful_batch), name=f"lstm{i}")(x)
         if cfg["dropout"] > 0:
             x = layers.Dropout(cfg["dropout"], name=f"drop{i}")(x)
     logits = layers.Dense(vocab_size, dtype="float32", name="logits")(x)

@@ -1,15 +1,14 @@
 """The selected-model bundle, models/best: the Keras model, its vocabulary and its config, which
 load together or not at all (weights out of step with the vocabulary are refused).
 
-Keras is imported only to save or load the model itself, so a command can check a folder with
-`read_config` in a fraction of a second, before it spends seconds importing TensorFlow."""
+Keras (and NumPy) are imported only to save or load the model and its training text, so a
+command can check a folder with `read_config` at once, before it spends seconds importing
+TensorFlow."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import numpy as np
 
 from chargen.io import ChargenError, atomic_path, read_json
 
@@ -35,6 +34,8 @@ def save_bundle(folder, model, vocab: list[str], config: dict, train_ids=None) -
         (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
         (tmp / "config.json").write_text(json.dumps(config, indent=2))
         if train_ids is not None:
+            import numpy as np
+
             from chargen.ngram import MAX_TRAIN_CHARS
             np.save(tmp / TRAIN_IDS, np.asarray(train_ids[-MAX_TRAIN_CHARS:]), allow_pickle=False)
 
@@ -62,6 +63,8 @@ def load_train_ids(folder):
     path = Path(folder) / TRAIN_IDS
     if not path.is_file():
         return None
+    import numpy as np
+
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:

@@ -29,9 +29,9 @@ ONNX_OPSET = 17
 def step_module(model):
     """A tf.Module whose `step` is the Keras LSTM cell (gates i, f, c, o) written in plain TF
     ops, so the SavedModel needs no Keras and converts to ONNX op by op."""
-    import tensorflow as tf
+    from chargen.model import numpy_weights  # first: it imports TensorFlow with its start-up lines hidden
 
-    from chargen.model import numpy_weights
+    import tensorflow as tf
 
     w = numpy_weights(model)
     units = {rk.shape[0] for _, rk, _ in w["lstm"]}
@@ -73,6 +73,7 @@ def export(model_dir, out, formats=FORMATS) -> dict:
     if unknown or not formats:
         raise ChargenError(f"unknown export format(s) {sorted(unknown)}: choose from {', '.join(FORMATS)}")
     read_config(model_dir)  # a missing model is refused before TensorFlow is imported (seconds)
+    import chargen.quiet  # noqa: F401  (TensorFlow, imported with its C++ start-up lines kept off stderr)
     import tensorflow as tf
 
     model, vocab, config = load_bundle(model_dir)

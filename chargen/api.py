@@ -143,7 +143,8 @@ class Model:
         ids = np.array([index[ch] for ch in text if ch in index], dtype=np.int64)
         if len(ids) < 2:
             raise ChargenError(
-                f"text has nothing to score: {len(ids)} of its {len(text)} characters are in the model's "
+                f"text has nothing to score: {len(ids)} of its {len(text)} characters "
+                f"{'is' if len(ids) == 1 else 'are'} in the model's "
                 f"vocabulary ({len(self.vocab)} characters), and scoring needs 2 (the first one read is not "
                 f"scored); give a text in the alphabet the model was trained on")
         bits_read = np.full(len(ids), np.nan)

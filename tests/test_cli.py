@@ -70,6 +70,19 @@ def test_ctrl_c_while_a_command_imports_tensorflow_is_one_line_and_status_130(mo
     assert (proc.returncode, err, out) == (130, "error: interrupted\n", "")
 
 
+@pytest.mark.parametrize("package", ["chargen", "stages"])
+def test_every_command_of_a_package_reports_an_interrupt_that_escapes_it(package):
+    """What `python -m chargen.<command>` or `stages.<name>` does first, importing its package
+    while Python has sys.argv[0] == "-m", makes an interrupt that nothing catches, at any moment
+    (a light stage's imports take a fraction of a second), one line; other errors stay as they were."""
+    for raised, status, stderr in (("KeyboardInterrupt", 130, "error: interrupted\n"), ("ValueError('x')", 1, None)):
+        code = f"import sys\nsys.argv[0] = '-m'\nimport {package}\nraise {raised}\n"
+        res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env_with_venv(), capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == status and res.stdout == ""
+        assert res.stderr == stderr if stderr else res.stderr.endswith("ValueError: x\n")
+
+
 def test_an_uncaught_interrupt_of_a_library_user_is_left_to_python():
     """Importing chargen from a program changes nothing in how that program is interrupted."""
     code = ("import signal, sys, chargen, chargen.io\n"

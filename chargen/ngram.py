@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier; uint64 arithmetic wraps mod 2^64
@@ -63,28 +64,16 @@ class TrainCounts:
             self.runs.append((c[starts], x[starts], np.diff(np.append(starts, len(c)))))
         self._merged = None
 
-    def all_orders(self, keys) -> np.ndarray:
-        """keys.shape + (vocab,): counts of each next char after each queried context, any
-        order, keyed as NgramStep makes them (hash * M + order), so every order is one lookup."""
+    def merged_orders(self):
+        """All orders' runs in one table, for NgramStep: made on first use, then kept."""
         if self._merged is None:
             self._merged = self._merge_orders()
-        context, starts, spans, run_next, run_len, width = self._merged
-        flat = keys.ravel()
-        at = np.searchsorted(context[:-1], flat)
-        lo = starts[at]
-        span = spans[at] * (context[at] == flat)
-        # Each query's runs, `width` places from lo on (the places past its span count 0), summed
-        # into (query, char) cells.
-        runs = lo[:, None] + np.arange(width)
-        weight = run_len[runs] * (np.arange(width) < span[:, None])
-        cells = run_next[runs] + np.arange(0, len(flat) * self.vocab_size, self.vocab_size)[:, None]
-        out = np.bincount(cells.ravel(), weight.ravel(), minlength=len(flat) * self.vocab_size)
-        return out.reshape(keys.shape + (self.vocab_size,))
+        return self._merged
 
     def _merge_orders(self):
-        """All orders' runs in one array sorted by key: (the distinct keys and one past the last,
-        where each key's runs start and how many it has, the runs' next chars and counts padded
-        with `width` empty runs, width: the most runs a key has)."""
+        """All orders' runs in one array sorted by key (hash * M + order): (the distinct keys and
+        one past the last, where each key's runs start and how many it has, the runs' next chars
+        and counts)."""
         keys = np.concatenate([ctx * _MULT + np.uint64(k) for k, (ctx, _, _) in enumerate(self.runs)])
         order = np.argsort(keys, kind="stable")  # a context's runs stay together
         keys = keys[order]
@@ -92,14 +81,12 @@ class TrainCounts:
         new[1:] = keys[1:] != keys[:-1]
         first = np.flatnonzero(new)
         spans = np.diff(np.append(first, len(keys)))
-        width = int(spans.max(initial=0))
         # One more key past the end (the last repeated: a query it finds there is not equal to it)
         # with no runs, so a query past every key needs no special case.
         context = np.append(keys[first], keys[-1:] if len(keys) else np.uint64(0))
-        pad = np.zeros(width, dtype=np.int64)
-        run_next = np.concatenate([np.concatenate([r[1] for r in self.runs])[order], pad])
-        run_len = np.concatenate([np.concatenate([r[2] for r in self.runs])[order], pad])
-        return context, np.append(first, len(keys)), np.append(spans, 0), run_next, run_len, width
+        run_next = np.concatenate([r[1] for r in self.runs])[order]
+        run_len = np.concatenate([r[2] for r in self.runs])[order].astype(np.float64)
+        return context, np.append(first, len(keys)), np.append(spans, 0), run_next, run_len
 
     def counts(self, k: int, ctx_query) -> np.ndarray:
         """(queries, vocab) counts of each next char after each query's order-k context."""
@@ -171,103 +158,160 @@ class NgramStep:
     prompt, then what it generated), read as if it followed the training text. Fed a text one
     character at a time it predicts exactly what ngram_probs predicts for it (tested).
 
-    Every stream and every order is handled in one pass of array operations per character, so a
-    step costs a few dozen NumPy calls whatever the batch: the training counts of all orders
-    are one sorted table (TrainCounts.all_orders) looked up with one searchsorted, and each
-    stream's own counts are rows of one array (see _Streams).
+    A step is two compiled calls for the whole batch (_interpolate, _count_and_move_on): the
+    training counts of all orders are one sorted table (TrainCounts.merged_orders), and the
+    streams' own counts are rows of one array found through one hash table (_Streams).
     """
 
     def __init__(self, known: TrainCounts):
         self.known, self.order, self.vocab_size = known, known.order, known.vocab_size
-        # M^j mod 2^64 for j = 0..order-1: the factor of the newest char in the order-(j+1) hash.
-        self._powers = np.array([pow(int(_MULT), j, 1 << 64) for j in range(self.order)], dtype=np.uint64)[:, None]
-        self._orders = np.arange(self.order + 1, dtype=np.uint64)[:, None]
-        known.all_orders(np.zeros((self.order + 1, 0), dtype=np.uint64))  # build its table now, not in threads
+        # How a context's key moves on when a char is read (see _count_and_move_on): M^(k+1)
+        # and M^(k+2) for k = 0..order-1, mod 2^64.
+        self._key_steps = np.array([pow(int(_MULT), k + 1, 1 << 64) for k in range(self.order)], dtype=np.uint64)
+        self._own_steps = np.array([pow(int(_MULT), k + 2, 1 << 64) for k in range(self.order)], dtype=np.uint64)
+        known.merged_orders()  # made now, not in the sampling threads
 
     def start(self, batch: int):
         state = _Streams(batch, self.order, self.vocab_size)
-        for x in self.known.tail:  # the training text's last chars are every stream's context
-            self._read(state, np.full(batch, x))
-        self._look_up(state)
+        tail = np.asarray(self.known.tail, dtype=np.int64)
+        for x in tail:  # the training text's last chars are every stream's context, not counted
+            self._move_on(state, np.full(batch, x), counted_orders=0)
         return state
-
-    def _read(self, state, ids):
-        """Move every stream's contexts on by one char: its order-k context is the new char
-        followed (in _context_hashes' fold) by its old order-(k-1) context."""
-        new = np.zeros_like(state.hashes)
-        sym = np.asarray(ids).astype(np.uint64) + np.uint64(1)
-        new[1:] = state.hashes[:-1] + self._powers * sym  # uint64 arrays wrap silently
-        state.hashes = new
-        state.read += 1
-
-    def _look_up(self, state):
-        """Keys of the current contexts (the order mixed into the hash, so that all orders share
-        one table) and the rows of state.own that count them in each stream (0: not yet seen)."""
-        state.keys = state.hashes * _MULT + self._orders
-        own_keys = (state.keys * _MULT + state.stream_ids).ravel().tolist()
-        get = state.rows.get
-        state.own_keys = own_keys
-        state.current = np.array([get(key, 0) for key in own_keys], dtype=np.int64).reshape(state.keys.shape)
 
     def predict(self, state) -> np.ndarray:
         """(batch, vocab) next-character probabilities of every stream."""
-        # (orders, batch, vocab): orders first, so that each order below is one cheap view.
-        counts = self.known.all_orders(state.keys)
-        counts += state.own[state.current]
-        total = counts.sum(axis=2, keepdims=True)
-        # Distinct chars after each context; 1 where it is unseen (then it is 0 and so is total),
-        # which leaves p as it is: (0 + 1 p) / (0 + 1).
-        distinct = np.maximum(np.add.reduce(counts > 0, axis=2, dtype=np.float64, keepdims=True), 1.0)
-        denominator = total + distinct
-        # The same operations, in the same order, as witten_bell from a uniform p.
-        p = counts[0] + distinct[0] * (1.0 / self.vocab_size)
-        p /= denominator[0]
-        for k in range(1, self.order + 1):
-            p *= distinct[k]
-            p += counts[k]
-            p /= denominator[k]
-        return p
+        context, starts, spans, run_next, run_len = self.known.merged_orders()
+        return _interpolate(state.keys, state.rows, context, starts, spans, run_next, run_len, state.own,
+                            self.vocab_size)
 
     def update(self, state, ids):
         """Each stream has read one more character (ids: (batch,))."""
-        ids = np.asarray(ids)
-        top = min(state.read, self.order)  # as ngram_probs, never count a context reaching before the text
-        rows = state.current[:top + 1]
-        new = np.flatnonzero(rows == 0)  # contexts this stream sees for the first time: a row each
-        if len(new):
-            state.reserve(len(new))
-            numbers = np.arange(state.used, state.used + len(new))
-            state.rows.update(zip([state.own_keys[i] for i in new.tolist()], numbers.tolist()))
-            rows.reshape(-1)[new] = numbers  # rows is a view of the contiguous first rows of current
-            state.used += len(new)
-        state.own[rows, ids] += 1  # rows differ within a step: one per stream and order
-        self._read(state, ids)
-        self._look_up(state)
+        # As ngram_probs, never count a context reaching before the text.
+        self._move_on(state, np.asarray(ids, dtype=np.int64), counted_orders=min(state.read, self.order) + 1)
         return state
+
+    def _move_on(self, state, ids, counted_orders: int):
+        state.make_room(counted_orders * len(ids))
+        state.used = _count_and_move_on(state.keys, state.own_keys, state.rows, ids, counted_orders,
+                                        self._key_steps, self._own_steps, state.table_keys, state.table_rows,
+                                        state.own, state.used)
+        state.read += 1
 
 
 class _Streams:
-    """NgramStep's state for a batch of streams, orders first: the hashes of each stream's
-    current contexts of orders 0..order (orders, batch), how many chars the streams have read
-    (the training text's tail included), and their own counts: row `rows[key]` of `own` counts
-    the chars that followed one context in one stream (the key mixes context, order and
-    stream); row 0 stays zero for every unseen one."""
+    """NgramStep's state for a batch of streams. For every order k and stream b (arrays of
+    (orders, batch)): keys[k, b], the key of the stream's current order-k context in the
+    training table (the context's hash * M + k, so all orders share one table; the hash as
+    _context_hashes makes it); own_keys[k, b] = keys[k, b] * M + b, the key of that context in
+    this stream; rows[k, b], the row of `own` counting what followed it in the stream so far, 0
+    (a row that stays zero) while it has not been seen. The hash table maps own keys to rows:
+    open addressing, table_rows 0 for an empty slot, at most half full. `read`: chars read so
+    far, the training text's tail included."""
 
     def __init__(self, batch: int, order: int, vocab_size: int):
-        self.hashes = np.zeros((order + 1, batch), dtype=np.uint64)
-        self.stream_ids = np.arange(batch, dtype=np.uint64)
+        orders = np.arange(order + 1, dtype=np.uint64)[:, None]
+        self.keys = np.repeat(orders, batch, axis=1)  # every context all padding: hash 0
+        self.own_keys = self.keys * _MULT + np.arange(batch, dtype=np.uint64)
+        self.rows = np.zeros((order + 1, batch), dtype=np.int64)
         self.read = 0
-        self.rows = {}
-        self.own = np.zeros((max(64, 4 * batch * (order + 1)), vocab_size), dtype=np.uint32)
+        self.own = np.zeros((64, vocab_size), dtype=np.uint32)
         self.used = 1
-        self.keys = self.own_keys = self.current = None  # set by NgramStep._look_up
+        self.table_keys = np.zeros(128, dtype=np.uint64)
+        self.table_rows = np.zeros(128, dtype=np.int64)
 
-    def reserve(self, n: int):
-        """Room for n more rows (doubling, so growing costs little per row)."""
-        if self.used + n > len(self.own):
-            grown = np.zeros((2 * (self.used + n), self.own.shape[1]), dtype=self.own.dtype)
+    def make_room(self, new_rows: int):
+        """Room for new_rows more rows, in `own` and in the hash table (doubling each as needed)."""
+        need = self.used + new_rows
+        if need > len(self.own):
+            grown = np.zeros((2 * need, self.own.shape[1]), dtype=self.own.dtype)
             grown[:self.used] = self.own[:self.used]
             self.own = grown
+        if 2 * need > len(self.table_keys):
+            size = len(self.table_keys)
+            while 2 * need > size:
+                size *= 2
+            keys, rows = np.zeros(size, dtype=np.uint64), np.zeros(size, dtype=np.int64)
+            _rehash(self.table_keys, self.table_rows, keys, rows)
+            self.table_keys, self.table_rows = keys, rows
+
+
+_SPREAD = np.uint64(0xD6E8FEB86659FD93)  # odd: multiplied into a key, its high bits pick the slot
+
+
+@numba.njit(cache=True, nogil=True)
+def _slot(table_keys, table_rows, key):
+    """The hash table slot holding key, or the empty one where it belongs (linear probing)."""
+    mask = np.uint64(len(table_keys) - 1)
+    slot = ((key * _SPREAD) >> np.uint64(32)) & mask
+    while table_rows[slot] != 0 and table_keys[slot] != key:
+        slot = (slot + np.uint64(1)) & mask
+    return slot
+
+
+@numba.njit(cache=True, nogil=True)
+def _rehash(old_keys, old_rows, keys, rows):
+    for i in range(len(old_keys)):
+        if old_rows[i] != 0:
+            slot = _slot(keys, rows, old_keys[i])
+            keys[slot], rows[slot] = old_keys[i], old_rows[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_and_move_on(keys, own_keys, rows, ids, counted_orders, key_steps, own_steps, table_keys, table_rows,
+                       own, used):
+    """Each stream b reads ids[b]: it is counted after the stream's current contexts of orders
+    below counted_orders (a row made for each one seen for the first time), then every context
+    moves on: the order-k context becomes the new char followed by the old order-(k-1) context,
+    whose hash h gives h + M^(k-1) (char + 1), i.e. key + 1 + M^k (char + 1), as
+    _context_hashes folds them. Then each new context's row is looked up. Returns the rows used."""
+    orders, batch = keys.shape
+    for b in range(batch):
+        for k in range(counted_orders):
+            if rows[k, b] == 0:
+                slot = _slot(table_keys, table_rows, own_keys[k, b])
+                table_keys[slot], table_rows[slot] = own_keys[k, b], used
+                rows[k, b] = used
+                used += 1
+            own[rows[k, b], ids[b]] += 1
+        sym = np.uint64(ids[b] + 1)
+        for k in range(orders - 1, 0, -1):  # from the top, so each reads the old one below it
+            keys[k, b] = keys[k - 1, b] + np.uint64(1) + key_steps[k - 1] * sym
+            own_keys[k, b] = own_keys[k - 1, b] + _MULT + own_steps[k - 1] * sym
+        for k in range(orders):
+            rows[k, b] = table_rows[_slot(table_keys, table_rows, own_keys[k, b])]
+    return used
+
+
+@numba.njit(cache=True, nogil=True)
+def _interpolate(keys, own_rows, context, starts, spans, run_next, run_len, own, vocab_size):
+    """(batch, vocab) Witten-Bell predictions of every stream, from its contexts' keys (orders,
+    batch) and own-count rows: for each order, the training counts (the context's runs, found
+    by binary search) plus the stream's own counts, then witten_bell's very operations, in its
+    order, so the numbers are the same to the last bit (tested). Compiled, since per character
+    this is a few hundred scalar steps that NumPy could only do as a hundred small array calls;
+    the GIL is released, so thread groups of streams run it side by side."""
+    orders, batch = keys.shape
+    p = np.empty((batch, vocab_size))
+    counts = np.empty(vocab_size)
+    n_keys = len(context) - 1  # the last is the end marker
+    for b in range(batch):
+        p[b] = 1.0 / vocab_size
+        for k in range(orders):
+            at = np.searchsorted(context[:n_keys], keys[k, b])
+            row = own_rows[k, b]
+            for v in range(vocab_size):
+                counts[v] = own[row, v]
+            if context[at] == keys[k, b]:
+                for run in range(starts[at], starts[at] + spans[at]):
+                    counts[run_next[run]] += run_len[run]
+            total, distinct = 0.0, 0.0
+            for v in range(vocab_size):
+                total += counts[v]
+                distinct += counts[v] > 0
+            if total > 0:
+                for v in range(vocab_size):
+                    p[b, v] = (counts[v] + distinct * p[b, v]) / (total + distinct)
+    return p
 
 
 class MixedStep:

@@ -16,7 +16,7 @@ if chargen.started_with_m():  # run as `python -m stages.<name>`, not imported b
     chargen.report_interrupts()
 
 # Import names of the requirements.txt packages the stages use.
-_NEEDED = ("numpy", "yaml", "pandas", "keras", "dvclive", "pyppmd", "threadpoolctl")
+_NEEDED = ("numpy", "yaml", "pandas", "keras", "dvclive", "pyppmd", "threadpoolctl", "numba")
 
 
 def _check_interpreter() -> None:

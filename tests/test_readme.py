@@ -69,6 +69,9 @@ def user_clone(tmp_path, mirror):
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(dest, *AUTHOR, "commit", "-qam", "tiny params")
     (dest / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    # The linked environment is installed and current: make must not reinstall from the clone,
+    # which would point the test run's own editable chargen at this temporary folder.
+    (dest / ".venv/.installed").touch()
     return dest
 
 
@@ -106,4 +109,10 @@ def test_readme_commands_work_for_a_new_user(user_clone, tmp_path):
     out = sh(f". .venv/bin/activate && {interactive}", user_clone, env, stdin="the queen\n").stdout
     assert "the queen" in out
     out = sh(". .venv/bin/activate && python -", user_clone, env, stdin=use[1][0]).stdout  # as typed into python
+    assert float(out.strip().splitlines()[-1]) > 0
+    # chargen is an installed package: the snippet saved as a script in another folder runs too.
+    script = tmp_path / "elsewhere" / "use_chargen.py"
+    script.parent.mkdir()
+    script.write_text(use[1][0].replace('"models/best"', repr(str(user_clone / "models/best"))))
+    out = sh(f". {user_clone}/.venv/bin/activate && python {script}", script.parent, env).stdout
     assert float(out.strip().splitlines()[-1]) > 0

@@ -14,8 +14,10 @@ the character was scored. Tests check both.
 
 Contexts are keyed by a 64-bit polynomial hash of their characters, so two contexts of the same
 order collide with probability about 2^-64 per pair: with a few million contexts, never in
-practice. Everything is vectorised over positions, one order at a time: memory is a few
+practice. Scoring is vectorised over positions, one order at a time: memory is a few
 (validation length x vocabulary) arrays and a few 8-byte arrays per training character.
+Generation reads one character at a time, a few hundred scalar steps per stream, so its step
+(NgramStep) is compiled with numba.
 """
 
 from __future__ import annotations

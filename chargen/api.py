@@ -26,7 +26,7 @@ from chargen.dataset import decode, encode
 from chargen.io import ChargenError
 from chargen.model import numpy_weights
 from chargen.ngram import MixedStep, TrainCounts
-from chargen.numpy_lstm import StepLSTM
+from chargen.numpy_lstm import StepLSTM, one_blas_thread
 from chargen.sampling import draw, probabilities, sample_stateful, sample_window, uniforms
 
 
@@ -121,7 +121,8 @@ class Model:
         filt = dict(temperature=c["temperature"], top_k=c["top_k"], top_p=c["top_p"])
         if c["method"] == "stateful":  # the tutorial's window method samples from the LSTM alone
             step = self.sampler(c["ngram_weight"], c["ngram_order"])
-            logits, state = step.feed(ctx)
+            with one_blas_thread():  # per call: not held while the caller runs between characters
+                logits, state = step.feed(ctx)
         for t in range(c["length"]):
             if c["method"] == "window":
                 logits = np.asarray(self.keras.predict_on_batch(ctx[:, -self.seq_length:].astype("int32")))
@@ -131,7 +132,8 @@ class Model:
             if c["method"] == "window":
                 ctx = np.concatenate([ctx, nxt[:, None]], axis=1)
             elif t + 1 < c["length"]:
-                logits, state = step.step(nxt, state)
+                with one_blas_thread():
+                    logits, state = step.step(nxt, state)
 
     def score(self, text: str) -> Score:
         """Per-character surprisal (bits) of `text` read as one stream, its state carried, as
@@ -149,11 +151,12 @@ class Model:
                 f"scored); give a text in the alphabet the model was trained on")
         bits_read = np.full(len(ids), np.nan)
         state = self.step.zero_state(1)
-        for t in range(len(ids) - 1):
-            logits, state = self.step.step(ids[t:t + 1], state)
-            z = logits[0].astype("float64")
-            m = z.max()
-            bits_read[t + 1] = (m + np.log(np.exp(z - m).sum()) - z[ids[t + 1]]) / np.log(2.0)
+        with one_blas_thread():  # small products: one BLAS thread is faster, and never waits
+            for t in range(len(ids) - 1):
+                logits, state = self.step.step(ids[t:t + 1], state)
+                z = logits[0].astype("float64")
+                m = z.max()
+                bits_read[t + 1] = (m + np.log(np.exp(z - m).sum()) - z[ids[t + 1]]) / np.log(2.0)
         bits = np.full(len(text), np.nan)
         bits[read] = bits_read
         return Score(text, bits, float(bits_read[1:].mean()), skipped=int(len(text) - len(ids)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 
 def _prescale(kernel, units):
@@ -21,6 +21,16 @@ def _prescale(kernel, units):
 
 
 _warmed = threading.local()
+_BLAS = ThreadpoolController()  # NumPy's BLAS, found once: a limit then costs ~15 us, not a scan
+
+
+def one_blas_thread():
+    """Context manager holding NumPy's BLAS to one thread. A step's products are too small to
+    share: split over BLAS threads, every step waits for all of them, which on a busy machine
+    means waiting for the scheduler to run each one (`python bench/generate_speed.py --load 2`).
+    Enter it around many steps, not in threads that overlap (each exit restores the setting it
+    found)."""
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def warm_blas():
@@ -95,12 +105,9 @@ class StepLSTM:
         The text is cut into `streams` contiguous pieces scored side by side as one batch, so a
         model pays for a cold start `streams` times in the whole text rather than once per
         window. streams=1 is the exact single-stream figure. Returns (loss, chars scored).
-
-        The BLAS library is held to one thread meanwhile: a step's products are too small to
-        share, and split over threads each step waits for all of them, which on a busy machine
-        means waiting for the scheduler to run each one (see sampling.sample_stateful).
+        BLAS is held to one thread meanwhile (one_blas_thread).
         """
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             return self._stream_loss(ids, streams)
 
     def _stream_loss(self, ids, streams):

@@ -8,7 +8,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+from chargen.numpy_lstm import one_blas_thread
 
 
 def probabilities(logits, temperature: float, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
@@ -84,17 +85,15 @@ def sample_stateful(step, prompts, length: int, *, temperature: float, top_k: in
     """Generate `length` ids after each prompt (a (batch, T) id array), one LSTM step per char.
 
     Streams never interact, so a large batch is cut into contiguous groups sampled side by side
-    in threads, one per core (NumPy releases the GIL inside its array operations). The BLAS
-    library is held to one thread throughout, so each group's matrix product runs on its own
-    core; and a step's products are too small to share: split over BLAS threads, every step
-    waits for all of them, which on a busy machine means waiting for the scheduler to run
-    each one (`python bench/generate_speed.py --load 2` measures it). Stream i always draws from
-    its own generator (seed + i), and the samples do not depend on the grouping (tested).
+    in threads, one per core (NumPy releases the GIL inside its array operations). BLAS is held
+    to one thread throughout (numpy_lstm.one_blas_thread), so each group's matrix product runs
+    on its own core, and one stream's steps never wait on BLAS threads. Stream i always draws
+    from its own generator (seed + i), and the samples do not depend on the grouping (tested).
     """
     prompts = np.asarray(prompts)
     u = uniforms(seed, len(prompts), length)
     groups = stream_groups(len(prompts), threads)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         if len(groups) == 1:
             return _sample_group(step, prompts, u, temperature, top_k, top_p)
         with ThreadPoolExecutor(len(groups)) as pool:

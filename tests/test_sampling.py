@@ -163,9 +163,11 @@ def test_blas_warm_up_runs_once_per_thread_and_changes_no_result():
 
 def test_one_blas_thread_while_sampling_or_scoring_any_number_of_streams():
     """A step's products are too small to share between BLAS threads (a busy machine then makes
-    every step wait for the scheduler), so sampling one stream and scoring streams hold BLAS to
-    one thread too, and lift the limit afterwards."""
+    every step wait for the scheduler), so sampling one stream and scoring streams (select's
+    stream_loss, evaluate's one stream) hold BLAS to one thread too, and lift the limit after."""
     from threadpoolctl import threadpool_info
+
+    from chargen import evaluate
 
     def blas_threads():
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
@@ -181,5 +183,6 @@ def test_one_blas_thread_while_sampling_or_scoring_any_number_of_streams():
     before = blas_threads()
     sampling.sample_stateful(step, np.zeros((1, 3), np.int64), 4, temperature=1.0)
     step.stream_loss(np.arange(30) % V, streams=4)
-    assert step.seen and set(step.seen) == {1}
+    evaluate.model_probs(step, np.arange(10) % V)
+    assert len(step.seen) == (3 + 3) + 7 + 9 and set(step.seen) == {1}  # feed, steps; 4 streams of 7; 9
     assert blas_threads() == before

@@ -60,11 +60,12 @@ def draw(p, u) -> np.ndarray:
 MIN_STREAMS_PER_THREAD = 16
 
 
-def stream_groups(streams: int, threads: int | None = None) -> list[slice]:
+def stream_groups(streams: int, threads: int | None = None,
+                  min_per_thread: int = MIN_STREAMS_PER_THREAD) -> list[slice]:
     """Contiguous groups of streams, one per thread: at most the CPU count, at least
-    MIN_STREAMS_PER_THREAD streams each (below that, thread overhead outweighs the gain)."""
+    min_per_thread streams each (below that, thread overhead outweighs the gain)."""
     threads = threads or len(os.sched_getaffinity(0))
-    n = max(1, min(threads, streams // MIN_STREAMS_PER_THREAD))
+    n = max(1, min(threads, streams // min_per_thread))
     bounds = np.linspace(0, streams, n + 1).astype(int)
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 

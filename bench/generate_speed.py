@@ -135,8 +135,8 @@ def main(argv=None):
     record = {"figures": figures, "load_before": round(load_before, 2)}
     print(render_table(record))
     if args.out:
-        write_results(args.out, figures=figures, command="python bench/generate_speed.py " + " ".join(argv or sys.argv[1:]),
-                      load_before=round(load_before, 2),
+        command = "python bench/generate_speed.py " + " ".join(argv or sys.argv[1:])
+        write_results(args.out, figures=figures, command=command, load_before=round(load_before, 2),
                       params={"train.layers": model_shape(model)[0], "train.units": model_shape(model)[1],
                               "generate.ngram_order": gen["ngram_order"], "generate.ngram_weight": gen["ngram_weight"],
                               "streams": args.streams, "stateful_chars": args.stateful_chars,
@@ -167,14 +167,15 @@ def render_table(rec: dict, rel: str = "") -> str:
     lines = ["| method | chars/s | vs tutorial | vs window |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {name} | {x:,.0f} | {times(x / r['tutorial'])} | {times(x / r['window'])} |" for name, x in rows]
     share = f["mixed_vs_lstm"]
-    text = "\n".join(lines) + (f"\n\nThe default sampler runs at {share['1']:.2f} of the LSTM step's rate on one stream "
-                               f"and {share[str(n)]:.2f} on {n} ({f['model']}).")
+    text = "\n".join(lines) + (f"\n\nThe default sampler runs at {share['1']:.2f} of the LSTM step's rate on one "
+                               f"stream and {share[str(n)]:.2f} on {n} ({f['model']}).")
     if "chars_per_s_loaded" in f:
         loaded, slow = f["chars_per_s_loaded"], f["slowdown_loaded"]
         lines = [f"| stateful | chars/s | beside {f['busy_processes']} busy processes | slowdown |",
                  "| --- | ---: | ---: | ---: |"]
         for key, name in (("lstm_1", "the LSTM step, 1 stream"), ("mixed_1", "the default sampler, 1 stream"),
-                          (f"lstm_{n}", f"the LSTM step, {n} streams"), (f"mixed_{n}", f"the default sampler, {n} streams")):
+                          (f"lstm_{n}", f"the LSTM step, {n} streams"),
+                          (f"mixed_{n}", f"the default sampler, {n} streams")):
             lines.append(f"| {name} | {r[key]:,.0f} | {loaded[key]:,.0f} | {slow[key]:.1f}x |")
         text += "\n\n" + "\n".join(lines)
     if "machine" in rec:

@@ -6,7 +6,8 @@ from bench import generate_speed
 
 
 def test_bad_arguments_get_one_error_line():
-    for argv, flag in ((["--load", "-1"], "--load"), (["--streams", "0"], "--streams"), (["--repeat", "0"], "--repeat")):
+    for argv, flag in ((["--load", "-1"], "--load"), (["--streams", "0"], "--streams"),
+                       (["--repeat", "0"], "--repeat")):
         with pytest.raises(SystemExit) as stop:
             generate_speed.arguments(argv)
         assert str(stop.value).startswith(f"error: {flag} is ") and "\n" not in str(stop.value)

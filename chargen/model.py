@@ -38,18 +38,10 @@ UNROLL_MAX = 64  # chargen's LSTM unrolls windows up to this many steps; longer 
 
 
 def gpu_visible() -> bool:
-    """Whether the Keras backend computes on a GPU (where Keras' LSTM runs cuDNN's kernel)."""
-    backend = keras.config.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-        return bool(tf.config.list_logical_devices("GPU"))
-    if backend == "jax":
-        import jax
-        return jax.default_backend() != "cpu"
-    if backend == "torch":
-        import torch
-        return torch.cuda.is_available()
-    return False
+    """Whether TensorFlow computes on a GPU (where Keras' LSTM runs cuDNN's kernel)."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
 
 
 @keras.saving.register_keras_serializable(package="chargen")
@@ -62,8 +54,9 @@ class LSTM(layers.LSTM):
     their kernels: two small products. Here, on a window of known length up to UNROLL_MAX, the
     input half runs first as one product over the whole window (large-matrix speed), and the
     loop is unrolled, so each step only multiplies the state by the recurrent kernel and the
-    graph has no while loop. On a GPU, or for what this path does not cover (masks, dropout
-    inside the cell, longer or unknown lengths), it runs Keras' own loop, so a GPU keeps cuDNN.
+    graph has no while loop. On a GPU, on another backend than TensorFlow (JAX ran it slower
+    than its own loop), or for what this path does not cover (masks, dropout inside the cell,
+    longer or unknown lengths), it runs Keras' own loop, so a GPU keeps cuDNN.
     """
 
     def _window_path(self, sequences, mask) -> bool:
@@ -71,7 +64,7 @@ class LSTM(layers.LSTM):
         cell = self.cell
         return (steps is not None and steps <= UNROLL_MAX and mask is None and not self.go_backwards
                 and not cell.dropout and not cell.recurrent_dropout and cell.use_bias
-                and not gpu_visible())
+                and keras.config.backend() == "tensorflow" and not gpu_visible())
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if not self._window_path(sequences, mask):

@@ -7,6 +7,7 @@ makes sampling and stream scoring fast on a CPU.
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,6 +47,19 @@ def warm_blas():
     if not getattr(_warmed, "done", False):
         np.ones((64, 256), "float32") @ np.ones((256, 1024), "float32")
         _warmed.done = True
+
+
+MIN_STREAMS_PER_THREAD = 16
+
+
+def stream_groups(streams: int, threads: int | None = None,
+                  min_per_thread: int = MIN_STREAMS_PER_THREAD) -> list[slice]:
+    """Contiguous groups of streams, one per thread: at most the CPU count, at least
+    min_per_thread streams each (below that, thread overhead outweighs the gain)."""
+    threads = threads or len(os.sched_getaffinity(0))
+    n = max(1, min(threads, streams // min_per_thread))
+    bounds = np.linspace(0, streams, n + 1).astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 class StepLSTM:
@@ -112,8 +126,6 @@ class StepLSTM:
         on an idle machine, and no step waits on another thread on a busy one. Each stream's
         losses are summed alone first, so the figure does not depend on the grouping.
         """
-        from chargen.sampling import stream_groups  # sampling imports this module
-
         ids = np.asarray(ids, dtype=np.int64)
         streams = max(1, min(streams, (len(ids) - 1) // 2))
         L = (len(ids) - 1) // streams

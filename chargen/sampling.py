@@ -4,12 +4,11 @@ window method."""
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from chargen.numpy_lstm import one_blas_thread
+from chargen.numpy_lstm import one_blas_thread, stream_groups
 
 
 def probabilities(logits, temperature: float, top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
@@ -55,19 +54,6 @@ def draw(p, u) -> np.ndarray:
     """One sample per row of a (batch, vocab) probability matrix, given one uniform per row."""
     idx = (np.cumsum(p, axis=1) < np.asarray(u)[:, None]).sum(axis=1)
     return np.minimum(idx, p.shape[1] - 1)
-
-
-MIN_STREAMS_PER_THREAD = 16
-
-
-def stream_groups(streams: int, threads: int | None = None,
-                  min_per_thread: int = MIN_STREAMS_PER_THREAD) -> list[slice]:
-    """Contiguous groups of streams, one per thread: at most the CPU count, at least
-    min_per_thread streams each (below that, thread overhead outweighs the gain)."""
-    threads = threads or len(os.sched_getaffinity(0))
-    n = max(1, min(threads, streams // min_per_thread))
-    bounds = np.linspace(0, streams, n + 1).astype(int)
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _sample_group(step, prompts, u, temperature, top_k, top_p) -> np.ndarray:

@@ -106,8 +106,8 @@ def test_threaded_groups_give_the_same_samples():
     """64 streams sampled as 1, 2 or 4 thread groups (BLAS held to one thread) are the same samples."""
     from threadpoolctl import threadpool_info
 
-    assert [g.stop - g.start for g in sampling.stream_groups(64, 2)] == [32, 32]
-    assert len(sampling.stream_groups(20, 8)) == 1 and len(sampling.stream_groups(64, 16)) == 4
+    assert [g.stop - g.start for g in numpy_lstm.stream_groups(64, 2)] == [32, 32]
+    assert len(numpy_lstm.stream_groups(20, 8)) == 1 and len(numpy_lstm.stream_groups(64, 16)) == 4
     step = numpy_lstm.StepLSTM(model.numpy_weights(random_model(units=64, layers=1)))
     prompts = np.random.default_rng(0).integers(0, V, size=(64, 6))
     before = [i["num_threads"] for i in threadpool_info()]

@@ -1,4 +1,4 @@
-"""The Keras model: built from params with the functional API, built-in layers only.
+"""The Keras model: built from params with the functional API; what users get has built-in layers only.
 
 Input modes are all Embedding layers, so models load in Keras safe mode with no custom code:
 `embedding` is learned; `onehot` is a frozen identity matrix; `scaled` is a frozen column of

@@ -3,8 +3,8 @@ alone and mixed with the n-gram model as the generate stage samples by default.
 
     python bench/generate_speed.py [--model models/best] [--load N] [--out FILE]
 
-Uses models/best when it exists, else a randomly initialised model of the default shape (speed
-does not depend on the weights). The stateful rows keep the fastest of --repeat runs, the LSTM
+Times a randomly initialised model of the default shape (speed does not depend on the weights,
+and a fresh clone has no trained model), or the model folder given by --model. The stateful rows keep the fastest of --repeat runs, the LSTM
 step alone and the default sampler taking turns, so that their ratio compares like with like on
 a shared machine (the tutorial's rows are too slow to repeat). --load N then starts N busy
 processes (one core each) and times the stateful rows again beside them: a sampler that slows
@@ -32,7 +32,7 @@ BUSY = "while True:\n    pass\n"
 
 def arguments(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="models/best")
+    ap.add_argument("--model", help="a model folder to time instead of a random default-shape model")
     ap.add_argument("--tutorial-chars", type=int, default=30)
     ap.add_argument("--window-chars", type=int, default=100)
     ap.add_argument("--stateful-chars", type=int, default=5000, help="per stream for 1 stream; a fifth of it for many")
@@ -83,7 +83,10 @@ def main(argv=None):
     from chargen.ngram import MixedStep, TrainCounts
     from chargen.numpy_lstm import StepLSTM
 
-    if (Path(args.model) / "model.keras").is_file():
+    if args.model and not (Path(args.model) / "model.keras").is_file():
+        sys.exit(f"error: {args.model} holds no model.keras; give a folder written by the select stage, or leave "
+                 "--model out to time a random model of the default shape")
+    if args.model:
         from chargen.bundle import load_bundle, load_train_ids
         model, vocab, config = load_bundle(args.model)
         source = args.model

@@ -2,25 +2,18 @@
 predictions (static, dynamic) with the n-gram models of several orders and a match model, in the
 geometric online mixture of chargen.ngram.mix_bpc, in bits/char of the validation text.
 
-    python bench/mix_experts.py        # models/best and data/prepared/dataset.npz of this checkout
+    python bench/mix_experts.py [--model models/best] [--dataset data/prepared/dataset.npz]
 
 The match model predicts the character that followed the most recent earlier occurrence of the
 longest context (32, 20, 12 or 8 chars) that occurred before; one expert per length, uniform when
 another length (or none) matched, so the mixer learns how far to trust each length.
 """
 
-from pathlib import Path
+import argparse
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from chargen.bundle import load_bundle
-from chargen.dataset import load_dataset
-from chargen.evaluate import bits_per_char, dynamic_probs, model_probs
-from chargen.model import numpy_weights
-from chargen.ngram import _context_hashes, mix_bpc, ngram_probs
-from chargen.numpy_lstm import StepLSTM
+from chargen.ngram import _context_hashes
 
 LENGTHS = (32, 20, 12, 8)
 
@@ -44,8 +37,19 @@ def match_experts(train, val, vocab_size, eps=0.1):
 
 
 def main():
-    model, vocab, _ = load_bundle(ROOT / "models/best")
-    ds = load_dataset(ROOT / "data/prepared/dataset.npz")
+    ap = argparse.ArgumentParser(description="Score the evaluate stage's mixture with more experts.")
+    ap.add_argument("--model", default="models/best", help="a model folder written by the select stage")
+    ap.add_argument("--dataset", default="data/prepared/dataset.npz", help="the prepare stage's dataset")
+    args = ap.parse_args()
+    from chargen.bundle import load_bundle  # TensorFlow: after the arguments are read
+    from chargen.dataset import load_dataset
+    from chargen.evaluate import bits_per_char, dynamic_probs, model_probs
+    from chargen.model import numpy_weights
+    from chargen.ngram import mix_bpc, ngram_probs
+    from chargen.numpy_lstm import StepLSTM
+
+    model, vocab, _ = load_bundle(args.model)
+    ds = load_dataset(args.dataset)
     train, val = np.asarray(ds["train_ids"]), np.asarray(ds["val_ids"])
     y, V = val[1:], len(vocab)
     static = model_probs(StepLSTM(numpy_weights(model)), val)

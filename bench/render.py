@@ -114,6 +114,13 @@ def default_alice() -> str:
     return table(["", "bits per character"], rows, "ll")
 
 
+def sample_intro() -> str:
+    """The README's line above its sample, with the committed run's share of real words."""
+    share = load("metrics/generate.json")["temp_0_8"]["real_word_share"]
+    return ("A sample at temperature 0.8, continuing a validation-text prompt that ends `\"please your maj`\n"
+            f"(`samples/samples.txt`; at this temperature {share:.1%} of the samples' words are words of the book):")
+
+
 def train_time() -> str:
     """The README's one line on training time, from the train_speed benchmark's default row."""
     rel = "bench/results/train_speed.json"
@@ -231,7 +238,7 @@ def export_speed() -> str:
 
 
 RENDERERS = {
-    "metrics-show": metrics_show, "train-time": train_time, "default-alice": default_alice,
+    "metrics-show": metrics_show, "train-time": train_time, "sample-intro": sample_intro, "default-alice": default_alice,
     "larger-books": larger_books, "levers": levers, "h100": h100, "blas-warmup": blas_warmup,
     "pipeline-speed": pipeline_speed, "export-speed": export_speed,
 }

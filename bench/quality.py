@@ -5,8 +5,8 @@
     python bench/quality.py --set train.epochs=2 tutorial   # extra overrides for all
     python bench/quality.py moby-dick --out bench/results/quality/moby-dick.json
 
-The bench pipeline's slow stages (bench/quality/dvc.yaml) run one configuration each with
---out, which writes the figures with the machine, params and commit as a results file.
+Each configuration takes as long as `make repro`, so the bench pipeline leaves them to be run on
+purpose; --out writes the figures with the machine, params and commit as a results file.
 
 Each configuration runs prepare, train, select and evaluate in its own temporary copy of the
 project (the download stage reads the books already in data/raw, or the mirror), with the

@@ -153,6 +153,9 @@ def project(tmp_path, mirror):
 
 
 def dvc(project: Path, *args, check=True, timeout=600) -> subprocess.CompletedProcess:
+    """Run DVC in `project`. Tests that check the pipeline is up to date ask `dvc status dvc.yaml`:
+    the benchmarks (bench/dvc.yaml) time the committed default params, so under the tests' tiny
+    params they are stale, as they should be."""
     res = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, capture_output=True,
                          text=True, env=env_with_venv(), timeout=timeout)
     if check and res.returncode != 0:

@@ -74,7 +74,7 @@ def test_sigkill_at_random_points_then_repro_recovers_and_runs_are_deterministic
         if lock_was_cut(project):  # the kill landed inside DVC's own write of dvc.lock (see below)
             (project / "dvc.lock").unlink()  # the README's recovery: every stage re-runs, training resumes
         out = dvc(project, "repro").stdout  # DVC recovers from the kill (stale lock) and finishes
-        assert "Data and pipelines are up to date" in dvc(project, "status").stdout, out
+        assert "Data and pipelines are up to date" in dvc(project, "status", "dvc.yaml").stdout, out
         assert name != "train" or "resuming from epoch" in out, out
         assert results(project) == baseline, name
         if name == "train":  # the resumed checkpoints are the same bytes: DVC records the same hashes
@@ -99,7 +99,7 @@ def test_sigkill_at_random_points_then_repro_recovers_and_runs_are_deterministic
     # against that lock nothing has changed.
     assert yaml.safe_load((project / "dvc.lock").read_text()) == yaml.safe_load(baseline_lock)
     (project / "dvc.lock").write_text(baseline_lock)
-    assert "Data and pipelines are up to date" in dvc(project, "status").stdout
+    assert "Data and pipelines are up to date" in dvc(project, "status", "dvc.yaml").stdout
 
 
 def lock_was_cut(project) -> bool:
@@ -121,7 +121,7 @@ def test_two_repros_at_once_the_second_gets_the_lock_error(project):
     assert "Running stage" not in second.stdout  # the second ran nothing
     out, _ = first.communicate(timeout=600)
     assert first.returncode == 0, out
-    assert "Data and pipelines are up to date" in dvc(project, "status").stdout
+    assert "Data and pipelines are up to date" in dvc(project, "status", "dvc.yaml").stdout
     assert json.loads((project / "metrics/train.json").read_text())["epochs_run"] == 4
 
 

@@ -78,7 +78,7 @@ def test_repro_outputs_and_rerun_rules(project):
     assert ran(res.stdout) == [] and {f: (project / f).read_bytes() for f in kept} == kept
     git(project, "checkout", "--", "params.yaml")  # DVC leaves the bad value there
     assert ran(dvc(project, "repro").stdout) == []  # check_params is restored from DVC's run cache
-    assert "Data and pipelines are up to date" in dvc(project, "status").stdout
+    assert "Data and pipelines are up to date" in dvc(project, "status", "dvc.yaml").stdout
 
     # A generate param re-runs generate only.
     set_params(project, **{"generate.temperature": 0.5})

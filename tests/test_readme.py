@@ -91,7 +91,7 @@ def test_readme_commands_work_for_a_new_user(user_clone, tmp_path):
         assert (user_clone / path).is_file(), path
     lstm = json.loads((user_clone / "metrics/eval.json").read_text())["lstm"]
     assert 0 < lstm < 8
-    status = sh(". .venv/bin/activate && dvc status", user_clone, env).stdout
+    status = sh(". .venv/bin/activate && dvc status dvc.yaml", user_clone, env).stdout
     assert "Data and pipelines are up to date" in status
 
     # Then, as the README says: activate, and the tuning workflow as written (placeholders aside).

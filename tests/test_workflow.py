@@ -129,13 +129,13 @@ def test_push_and_pull_through_a_local_remote(project, tmp_path):
     samples = (project / "samples/samples.json").read_text()
     for out in ("data", "models", "samples", ".dvc/cache"):
         shutil.rmtree(project / out)
-    assert "deleted" in dvc(project, "status").stdout  # DVC sees the loss
+    assert "deleted" in dvc(project, "status", "dvc.yaml").stdout  # DVC sees the loss
 
     dvc(project, "pull")
     assert (project / "models/best/model.keras").read_bytes() == best
     assert (project / "samples/samples.json").read_text() == samples
     assert (project / "models/checkpoints/history.csv").is_file()
-    assert "up to date" in dvc(project, "status").stdout
+    assert "up to date" in dvc(project, "status", "dvc.yaml").stdout
     assert "didn't change" in dvc(project, "repro").stdout  # nothing re-runs after a pull
 
 

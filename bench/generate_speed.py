@@ -20,12 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from bench.machine import describe, write_results  # noqa: E402
-from chargen import params  # noqa: E402
+from bench.machine import describe, write_results
+from chargen import params
 
 BUSY = "while True:\n    pass\n"
 

@@ -129,8 +129,8 @@ def train_time() -> str:
     epochs = params()["train"]["epochs"]
     m = rec["machine"]
     return (f"Training the default takes about {row['seconds_per_epoch']:.0f} s per epoch on a {m['cores']}-core "
-            f"{m['cpu']} ({m['device']}; `{rel}`), so about {row['seconds_per_epoch'] * epochs / 60:.0f} minutes "
-            f"for its {epochs} epochs.")
+            f"{m['cpu']} (`{rel}`), so about {row['seconds_per_epoch'] * epochs / 60:.0f} minutes for its {epochs} "
+            "epochs.")
 
 
 # --- the quality benchmarks (bench/results/quality/, levers.json, h100-jax/) -------------

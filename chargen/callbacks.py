@@ -13,7 +13,7 @@ import numpy as np
 
 from chargen.batches import Batches
 from chargen.checkpoints import early_stop_due, epoch_of, history_csv, resume_name, weights_name
-from chargen.io import ChargenError, atomic_path, write_text
+from chargen.io import ChargenError, atomic_path, os_error_advice, write_text
 from chargen.model import LN2, save_model
 from chargen.progress import duration
 from chargen.quiet import keras
@@ -85,8 +85,9 @@ class EpochCommit(keras.callbacks.Callback):
                 if epoch_of(p) != e:
                     p.unlink()
         except OSError as exc:
-            raise ChargenError(f"cannot write checkpoint in {self.ckpt}: {exc.strerror or exc}; "
-                               f"free disk space or fix permissions, then dvc repro resumes") from None
+            problem, fix = os_error_advice(exc)
+            raise ChargenError(f"cannot write checkpoint in {self.ckpt}: {problem}; {fix}, then dvc repro "
+                               f"resumes") from None
 
 
 def run_end(history: list[dict], epochs: int, patience: int) -> str | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from chargen.io import ChargenError, write_json
+from chargen.io import ChargenError, os_error_advice, write_json
 
 # No timings: the same params and data give the same history, byte for byte (timings go to
 # metrics/run/, see chargen.train).
@@ -160,8 +160,8 @@ def prepare_checkpoints(ckpt: Path, fp: dict, log) -> tuple[int, list[dict]]:
         if not fp_file.exists():
             write_json(fp_file, fp)
     except OSError as exc:
-        raise ChargenError(f"cannot write checkpoints in {ckpt}: {exc.strerror or exc}; free disk space "
-                           f"or fix permissions, then dvc repro") from None
+        problem, fix = os_error_advice(exc)
+        raise ChargenError(f"cannot write checkpoints in {ckpt}: {problem}; {fix}, then dvc repro") from None
 
     done, history = last_commit(ckpt)
     for p in ckpt.glob("resume_*.keras"):  # a resume file newer than the history was never committed

@@ -200,6 +200,94 @@ def h100() -> str:
             f"code at 8ae878d (`{d}`).")
 
 
+# --- the hour recipe (bench/quality.py hour, bench/results/quality/hour-*.json) ------------
+
+HOUR_BOOKS = {"hour-alice": ("Alice (11)", "alice"), "hour-moby-dick": ("Moby Dick (2701)", "moby-dick"),
+              "hour-origin": ("On the Origin of Species (1228)", "origin")}
+HOUR_MINUTES = 60  # the recipe's promise: at most an hour of training on a 2-core machine
+
+
+def hour_command(book: int | None = None) -> str:
+    """The one command that runs the recipe, from bench/quality.py's HOUR list."""
+    from bench.quality import HOUR
+
+    sets = ([f"download.book={book}"] if book else []) + HOUR
+    return "dvc exp run " + " ".join(f"-S {s}" for s in sets)
+
+
+def hour_runs() -> list[tuple[str, str, dict, dict]]:
+    """(name, file, record, figures) of each hour run that has a results file, Alice first."""
+    runs = []
+    for name, (title, _) in HOUR_BOOKS.items():
+        rel = f"bench/results/quality/{name}.json"
+        if (ROOT / rel).is_file():
+            rec = load(rel)
+            (_, m), = rec["figures"].items()
+            runs.append((name, rel, rec, m))
+    return runs
+
+
+def hour_goals(name: str, m: dict) -> list[tuple[str, bool]]:
+    """The recipe's goals (issue 30) for one book: (what, met)."""
+    e, s, minutes = m["eval"], m["samples"], m["train"]["train_seconds"] / 60
+    goals = [(f"training {minutes:.0f} min, at most {HOUR_MINUTES}", minutes <= HOUR_MINUTES)]
+    if name == "hour-alice":
+        goals += [(f"static {e['lstm']:.3f}, at most 1.85", e["lstm"] <= 1.85),
+                  (f"mixed online {e['lstm_mix']:.3f}, at most 1.72", e["lstm_mix"] <= 1.72),
+                  (f"real words at 0.8 {pct(s['real_word_share'])}, at least 94%", float(s["real_word_share"]) >= 0.94),
+                  (f"longest loop {s['longest_repeat']} chars, at most 60", int(s["longest_repeat"]) <= 60),
+                  (f"longest copy {s['longest_copy']} chars, at most 50", int(s["longest_copy"]) <= 50)]
+    elif name == "hour-moby-dick":
+        goals.append((f"static {e['lstm']:.3f}, below PPMd16's {e['ppmd16']:.3f}", e["lstm"] < e["ppmd16"]))
+    return goals
+
+
+def hour() -> str:
+    rows, notes, machines = [], [], {}
+    for name, rel, rec, m in hour_runs():
+        title, default = HOUR_BOOKS[name]
+        t, e, s = m["train"], m["eval"], m["samples"]
+        base = next(iter(load(f"bench/results/quality/{default}.json")["figures"].values()))["eval"]["lstm"]
+        rows.append([title, f"{t['train_seconds'] / 60:.0f} min", f"{t['epochs_run']} ({t['best_epoch']})",
+                     f"{bpc(e['lstm'])} ({bpc(base)})", bpc(e["lstm_ngram"]), bpc(e["lstm_dynamic"]),
+                     bpc(e["lstm_mix"]), bpc(e["ppmd16"]), pct(s["real_word_share"]),
+                     f"{s['longest_repeat']} / {s['longest_copy']}"])
+        goals = hour_goals(name, m)
+        if len(goals) > 1 or name != "hour-origin":
+            notes.append(f"- {title.split(' (')[0]}: " + "; ".join(
+                f"{what} ({'met' if ok else 'not met'})" for what, ok in goals))
+        machines.setdefault(machine_line(rec, "bench/results/quality/hour-*.json").replace(rel, ""), []).append(name)
+    if not rows:
+        return "No hour run has a results file yet: `python bench/quality.py hour --out bench/results/quality/hour-alice.json`."
+    out = table(["book", "training", "epochs (best)", "static (default)", "sampled", "dynamic", "mixed online",
+                 "PPMd16", "real words (0.8)", "loop / copy"], rows, "l" + "r" * 9)
+    return out + "\n\nGoals:\n" + "\n".join(notes) + "\n\n" + " ".join(machines)
+
+
+def a_machine() -> str:
+    m = load("bench/results/quality/hour-alice.json")["machine"]
+    return f"{m['cores']}-core {m['cpu']}"
+
+
+def hour_summary() -> str:
+    """The README's lines on the recipe: its command, what it costs and what it gives."""
+    runs = {name: m for name, _, _, m in hour_runs()}
+    lines = [f"```bash\n{hour_command()}   # add -S download.book=2701 for Moby Dick\n```", ""]
+    if "hour-alice" in runs:
+        a = runs["hour-alice"]
+        speed = next(r for r in load("bench/results/train_speed.json")["figures"]["rows"] if r["setup"] == "default")
+        default_min = speed["seconds_per_epoch"] * params()["train"]["epochs"] / 60
+        alice = next(iter(load("bench/results/quality/alice.json")["figures"].values()))["eval"]["lstm"]
+        line = (f"It trains for {a['train']['train_seconds'] / 60:.0f} minutes on a {a_machine()} (the default: about "
+                f"{default_min:.0f}) and scores Alice's held-out text at {a['eval']['lstm']:.3f} bits/char against "
+                f"the default's {alice:.3f}")
+        if "hour-moby-dick" in runs:
+            mb = runs["hour-moby-dick"]["eval"]
+            line += f", Moby Dick's at {mb['lstm']:.3f} against PPMd's {mb['ppmd16']:.3f}"
+        lines.append(line + " ([results](docs/results.md#an-hour-of-training)).")
+    return "\n".join(lines)
+
+
 # --- speed benchmarks (bench/results/*.json, from bench/dvc.yaml) -------------------------
 
 def blas_warmup() -> str:
@@ -240,7 +328,8 @@ def export_speed() -> str:
 RENDERERS = {
     "metrics-show": metrics_show, "train-time": train_time, "sample-intro": sample_intro, "default-alice": default_alice,
     "larger-books": larger_books, "levers": levers, "h100": h100, "blas-warmup": blas_warmup,
-    "pipeline-speed": pipeline_speed, "export-speed": export_speed,
+    "pipeline-speed": pipeline_speed, "export-speed": export_speed, "hour": hour, "hour-summary": hour_summary,
+    "hour-command": lambda: f"```bash\n{hour_command()}\n```",
 }
 
 

@@ -11,6 +11,37 @@ from chargen.dataset import n_windows, windows
 from chargen.quiet import keras
 
 
+def feed_without_autotune() -> None:
+    """Have Keras feed these batches to TensorFlow without tf.data's autotuning.
+
+    On TensorFlow, Keras wraps a PyDataset in tf.data with an autotuned prefetch and makes a new
+    iterator every epoch. Dropping the last epoch's iterator waits for the autotuner's thread,
+    which sleeps for longer and longer periods as a run goes on: on a 2-core AMD EPYC, Moby Dick
+    epochs of 45 s took 80, the first batch of each waiting 30 to 35 s (Alice: from epoch 16 on).
+    A batch is cut in microseconds, so autotuning gains nothing here. Other backends do not use
+    tf.data; a Keras without this adapter is left alone.
+    """
+    if keras.config.backend() != "tensorflow":
+        return
+    try:
+        from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+    except ImportError:
+        return
+    if getattr(PyDatasetAdapter.get_tf_dataset, "chargen_no_autotune", False):
+        return
+    make = PyDatasetAdapter.get_tf_dataset
+
+    def get_tf_dataset(self):
+        import tensorflow as tf
+
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return make(self).with_options(options)
+
+    get_tf_dataset.chargen_no_autotune = True
+    PyDatasetAdapter.get_tf_dataset = get_tf_dataset
+
+
 class _Passes(keras.utils.PyDataset):
     """An epoch is one pass over the text, or, when `steps` is fewer batches than a pass, that
     many batches continuing through the passes: `steps` caps an epoch, so a longer text makes

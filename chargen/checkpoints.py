@@ -57,6 +57,8 @@ def fingerprint(cfg: dict, seed: int, dataset_sha: str) -> dict:
     keep = {k: v for k, v in cfg.items() if k not in NOT_FINGERPRINTED}
     if cfg["lr_schedule"] == "cosine":
         keep["epochs"] = cfg["epochs"]  # the schedule's length depends on it
+    if not cfg.get("weight_drop"):  # off: the same fingerprint as before the key existed
+        keep.pop("weight_drop", None)
     body = {"train": keep, "seed": seed, "dataset_sha256": dataset_sha, "format": 1}
     body["id"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
     return body

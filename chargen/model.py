@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from chargen.io import ChargenError
+from chargen.params import UNROLL_MAX  # chargen's LSTM unrolls windows up to this many steps
 from chargen.quiet import keras
 
 layers = keras.layers
@@ -34,7 +35,6 @@ def input_matrix(mode: str, vocab_size: int) -> np.ndarray | None:
     return None
 
 
-UNROLL_MAX = 64  # chargen's LSTM unrolls windows up to this many steps; longer ones run Keras' loop
 
 
 def gpu_visible() -> bool:
@@ -57,24 +57,43 @@ class LSTM(layers.LSTM):
     graph has no while loop. On a GPU, on another backend than TensorFlow (JAX ran it slower
     than its own loop), or for what this path does not cover (masks, dropout inside the cell,
     longer or unknown lengths), it runs Keras' own loop, so a GPU keeps cuDNN.
+
+    `weight_drop` (train.weight_drop) is AWD-LSTM's DropConnect on the recurrent kernel: while
+    training, each call (one batch) zeroes that share of the hidden-to-hidden weights, one mask
+    for every row and step, and scales the rest up to keep their sum. The state path is
+    regularised without a per-step mask, so steps stay plain matrix products. It runs this
+    layer's unrolled loop on every device and backend.
     """
+
+    def __init__(self, *args, weight_drop: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weight_drop = float(weight_drop)
+
+    def get_config(self):
+        return {**super().get_config(), "weight_drop": self.weight_drop}
 
     def _window_path(self, sequences, mask) -> bool:
         steps = sequences.shape[1]
         cell = self.cell
-        return (steps is not None and steps <= UNROLL_MAX and mask is None and not self.go_backwards
-                and not cell.dropout and not cell.recurrent_dropout and cell.use_bias
-                and keras.config.backend() == "tensorflow" and not gpu_visible())
+        fits = (steps is not None and steps <= UNROLL_MAX and mask is None and not self.go_backwards
+                and not cell.dropout and not cell.recurrent_dropout and cell.use_bias)
+        if self.weight_drop and steps is not None and not fits:  # None: Keras building the graph
+            raise ChargenError(f"train.weight_drop needs windows of at most {UNROLL_MAX} characters (got "
+                               f"{steps}); lower prepare.seq_length or set train.weight_drop: 0")
+        return fits and (self.weight_drop or (keras.config.backend() == "tensorflow" and not gpu_visible()))
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if not self._window_path(sequences, mask):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         ops, cell = keras.ops, self.cell
+        recurrent = cell.recurrent_kernel
+        if training and self.weight_drop:
+            recurrent = keras.random.dropout(recurrent, self.weight_drop, seed=cell.seed_generator)
         inputs = ops.unstack(ops.matmul(sequences, cell.kernel), axis=1)  # one product, then per step
         h, c = initial_state
         outputs = []
         for x in inputs:  # Keras' order: (x.kernel + h.recurrent_kernel) + bias
-            z = ops.add(ops.add(x, ops.matmul(h, cell.recurrent_kernel)), cell.bias)
+            z = ops.add(ops.add(x, ops.matmul(h, recurrent)), cell.bias)
             z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
             c = cell.recurrent_activation(z_f) * c + cell.recurrent_activation(z_i) * cell.activation(z_c)
             h = cell.recurrent_activation(z_o) * cell.activation(c)
@@ -92,6 +111,7 @@ def build(vocab_size: int, cfg: dict, stateful_batch: int = 0, for_training: boo
     own LSTM (a model that loads with Keras alone).
     """
     lstm = LSTM if for_training else layers.LSTM
+    extra = {"weight_drop": cfg["weight_drop"]} if for_training and cfg.get("weight_drop") else {}
     fixed = input_matrix(cfg["input"], vocab_size)
     if stateful_batch:
         ids = keras.Input(batch_shape=(stateful_batch, None), dtype="int32", name="ids")
@@ -106,7 +126,8 @@ def build(vocab_size: int, cfg: dict, stateful_batch: int = 0, for_training: boo
     for i in range(cfg["layers"]):
         keep_sequence = cfg["objective"] == "sequence" or i < cfg["layers"] - 1
         # Default activations and no recurrent dropout keep the layer cuDNN-eligible on a GPU.
-        x = lstm(cfg["units"], return_sequences=keep_sequence, stateful=bool(stateful_batch), name=f"lstm{i}")(x)
+        x = lstm(cfg["units"], return_sequences=keep_sequence, stateful=bool(stateful_batch), name=f"lstm{i}",
+                 **extra)(x)
         if cfg["dropout"] > 0:
             x = layers.Dropout(cfg["dropout"], name=f"drop{i}")(x)
     logits = layers.Dense(vocab_size, dtype="float32", name="logits")(x)

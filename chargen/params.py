@@ -64,6 +64,8 @@ def _str(allowed="a string", check=lambda v: True):
 
 _BOOL = Key(bool, "true or false")
 
+UNROLL_MAX = 64  # the longest window chargen's LSTM unrolls (chargen.model); weight_drop needs it
+
 SCHEMA = {
     "seed": _int(0),
     "download": {
@@ -104,6 +106,7 @@ SCHEMA = {
         "layers": _int(1, 16),
         "units": _int(1, 16384),
         "dropout": _float(0, 1, hi_open=True),
+        "weight_drop": _float(0, 1, hi_open=True),
         "batch_size": _int(1, 1 << 20),
         "epochs": _int(1, 100000),
         "learning_rate": _float(0, 10, lo_open=True),
@@ -226,6 +229,9 @@ def validate(params: dict) -> dict:
     if train["batches"] == "streams" and train["strategy"] != "single":
         raise ChargenError(f"params.yaml: train.batches: streams runs on one device only; set "
                            f"train.batches: windows for train.strategy: {train['strategy']}")
+    if train["weight_drop"] and prep["seq_length"] > UNROLL_MAX:
+        raise ChargenError(f"params.yaml: train.weight_drop needs prepare.seq_length <= {UNROLL_MAX} "
+                           f"(got {prep['seq_length']}); lower seq_length or set train.weight_drop: 0")
     gen = params["generate"]
     if gen["prompt"] and gen["prompt_file"]:
         raise ChargenError("params.yaml: generate.prompt and generate.prompt_file are both set; "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chargen.batches import Batches, Streams
+from chargen.batches import Batches, Streams, feed_without_autotune
 from chargen.callbacks import EpochCommit, EpochSeeds, Progress, ResetStates, run_end
 from chargen.checkpoints import (committed_epoch, file_sha256, fingerprint,
                                  prepare_checkpoints, resume_name, start_over, weights_name)
@@ -49,6 +49,7 @@ def train(cfg: dict, seed: int, dataset_path, ckpt_dir, on_history=None, log=pri
         done, history = committed_epoch(ckpt, fp)
         on_history, log = None, (lambda *a: None)
 
+    feed_without_autotune()
     keras.utils.set_random_seed(seed)
     if streams:
         train_b = Streams(ds["train_ids"], T, cfg["batch_size"], seed=seed, steps=cfg["steps_per_epoch"],

@@ -13,7 +13,9 @@ import yaml
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))
-from bench import render  # noqa: E402
+from bench import quality, render  # noqa: E402
+from bench.run_stages import apply  # noqa: E402
+from chargen import params  # noqa: E402
 
 BENCH = yaml.safe_load((ROOT / "bench/dvc.yaml").read_text())["stages"]
 OWN = ("chargen", "bench", "stages")
@@ -134,3 +136,13 @@ def test_render_follows_the_files(tmp_path, monkeypatch):
     assert render.main([]) == 0
     assert "| 1.234 |" in (tmp_path / "docs/results.md").read_text() or "| 1.235 |" in (tmp_path / "docs/results.md").read_text()
     assert render.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize("name", sorted(quality.CONFIGS))
+def test_every_quality_configuration_is_valid_params(tmp_path, name):
+    """bench/quality.py's configurations (the hour recipe among them, whose command the docs
+    render) are params chargen accepts: a misspelt key would otherwise surface an hour in."""
+    path = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", path)
+    apply(quality.CONFIGS[name], path)
+    params.load(path)

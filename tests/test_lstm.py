@@ -107,3 +107,47 @@ def test_a_gpu_keeps_keras_loop_and_so_cudnn(monkeypatch):
 def test_a_cpu_runs_windows_up_to_unroll_max_itself(monkeypatch):
     assert keras_loop_runs(monkeypatch, 12, gpu=False) == 0
     assert keras_loop_runs(monkeypatch, model_lib.UNROLL_MAX + 1, gpu=False) == 2
+
+
+def weight_dropped_layer(seed=4):
+    """A training-model LSTM with weight_drop 0.5, and the Keras LSTM holding its weights."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=(10, 6))
+    layer = model_lib.LSTM(8, return_sequences=True, weight_drop=0.5)
+    keras.Model(inputs, layer(inputs))
+    plain = keras.layers.LSTM(8, return_sequences=True)
+    plain.build((None, 10, 6))
+    plain.set_weights(layer.get_weights())
+    return layer, plain
+
+
+def test_weight_drop_masks_the_recurrent_weights_once_per_batch():
+    layer, plain = weight_dropped_layer()
+    x = np.repeat(np.random.default_rng(0).normal(size=(1, 10, 6)).astype("float32"), 4, axis=0)
+    first, second = np.asarray(layer(x, training=True)), np.asarray(layer(x, training=True))
+    # One mask for the batch: identical rows stay identical (a per-row mask would split them)...
+    np.testing.assert_array_equal(first, np.broadcast_to(first[:1], first.shape))
+    # ...a new mask for the next batch, and none when not training: Keras' LSTM exactly.
+    assert not np.allclose(first, second)
+    np.testing.assert_allclose(layer(x, training=False), plain(x), rtol=0, atol=1e-6)
+    # Only the hidden-to-hidden weights are dropped: without them, training changes nothing.
+    kernel, recurrent, bias = layer.get_weights()
+    layer.set_weights([kernel, np.zeros_like(recurrent), bias])
+    np.testing.assert_allclose(layer(x, training=True), layer(x, training=False), rtol=0, atol=1e-6)
+
+
+def test_weight_drop_is_saved_with_the_training_model_and_absent_from_the_users_model(tmp_path):
+    cfg = dict(CFG, weight_drop=0.25)
+    fast = build(VOCAB, cfg, for_training=True)
+    save_model(fast, tmp_path / "resume.keras")
+    assert [layer.weight_drop for layer in load_model(tmp_path / "resume.keras").layers
+            if isinstance(layer, model_lib.LSTM)] == [0.25, 0.25]
+    plain = build(VOCAB, cfg)
+    save_model(plain, tmp_path / "model.keras")
+    assert "weight_drop" not in zipfile.ZipFile(tmp_path / "model.keras").read("config.json").decode()
+
+
+def test_weight_drop_refuses_windows_it_cannot_unroll():
+    fast = build(VOCAB, dict(CFG, weight_drop=0.25), for_training=True)
+    with pytest.raises(model_lib.ChargenError, match="lower prepare.seq_length"):
+        fast(ids((2, model_lib.UNROLL_MAX + 1)), training=True)

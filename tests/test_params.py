@@ -89,6 +89,8 @@ def with_changes(**dotted) -> dict:
      "streams needs train.objective: sequence; set train.batches: windows"),
     (dict(train__strategy="mirrored", train__batches="streams"),
      "streams runs on one device only; set train.batches: windows"),
+    (dict(train__weight_drop=0.3, prepare__seq_length=100),
+     "weight_drop needs prepare.seq_length <= 64 \\(got 100\\); lower seq_length or set train.weight_drop: 0"),
 ])
 def test_conflicting_settings_name_the_fix(changes, message):
     with pytest.raises(ChargenError, match=message):

@@ -38,12 +38,13 @@ def test_trains_checkpoints_and_resumes(tmp_path, dataset):
     assert abs(hist[0]["val_bpc"] - hist[0]["val_loss"] / np.log(2)) < 1e-5
 
 
-@pytest.mark.parametrize("batches,dropout,chunk", [("windows", 0.3, 0), ("streams", 0.3, 0), ("streams", 0.3, 2),
-                                                   ("windows", 0.0, 0)])
-def test_resumed_run_matches_an_uninterrupted_one(tmp_path, dataset, batches, dropout, chunk):
-    """Exactly: with dropout on, the resumed epochs draw the same dropout masks as the epochs of
-    the uninterrupted run, so history and weights are the same numbers, not close ones."""
-    cfg = dict(CFG, batches=batches, dropout=dropout, stream_chunk=chunk)
+@pytest.mark.parametrize("batches,dropout,chunk,weight_drop", [
+    ("windows", 0.3, 0, 0.0), ("streams", 0.3, 0, 0.0), ("streams", 0.3, 2, 0.0), ("windows", 0.0, 0, 0.0),
+    ("streams", 0.3, 2, 0.4)])
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, dataset, batches, dropout, chunk, weight_drop):
+    """Exactly: with dropout (and weight drop) on, the resumed epochs draw the same masks as the
+    epochs of the uninterrupted run, so history and weights are the same numbers, not close ones."""
+    cfg = dict(CFG, batches=batches, dropout=dropout, stream_chunk=chunk, weight_drop=weight_drop)
     seen = []
     whole = train.train(dict(cfg, epochs=3), 5, dataset, tmp_path / "a", log=lambda *_: None,
                         on_history=lambda h: seen.append([dict(r) for r in h]))
@@ -338,3 +339,21 @@ def test_a_finished_run_says_so_and_trains_nothing(tmp_path, dataset):
     train.train(dict(CFG, epochs=2), 1, dataset, tmp_path / "ckpt", log=log)
     assert lines[-1].startswith("done: the epoch budget ended the run after epoch 2 of 2")
     assert not any(line.startswith("training ") for line in lines)
+
+
+def test_weight_drop_off_keeps_the_checkpoints_of_runs_before_the_key_existed():
+    before = checkpoints.fingerprint(CFG, 1, "sha")
+    assert checkpoints.fingerprint(dict(CFG, weight_drop=0.0), 1, "sha") == before
+    assert checkpoints.fingerprint(dict(CFG, weight_drop=0.3), 1, "sha")["id"] != before["id"]
+
+
+def test_training_feeds_keras_without_tf_data_autotuning(tmp_path, dataset):
+    """Keras' autotuned tf.data wrapper stalled each epoch's first batch for 30 s and more
+    (chargen.batches.feed_without_autotune); training turns it off and still trains the same."""
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    from chargen.batches import Batches
+
+    train.train(dict(CFG, epochs=1), 1, dataset, tmp_path / "ckpt", log=lambda *_: None)
+    batches = Batches(np.zeros(4000, dtype="uint8"), 16, 16, 4, "sequence", seed=0)
+    assert PyDatasetAdapter(batches).get_tf_dataset().options().autotune.enabled is False

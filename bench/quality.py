@@ -29,7 +29,7 @@ import time
 from math import nan
 from pathlib import Path
 
-from bench.machine import write_results
+from bench.machine import git_commit, write_results
 from bench.run_stages import apply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +108,8 @@ def main():
     ap.add_argument("configs", nargs="*", default=list(CONFIGS))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", help="also write the results, with the machine, to this JSON file")
+    ap.add_argument("--note", help="what the results file should say about how the run went, e.g. what "
+                                   "else ran on the machine")
     ap.add_argument("--mirror", default=str(ROOT.parent / "shared" / "corpus"),
                     help="folder of pg<ID>.txt files (default: ../shared/corpus)")
     args = ap.parse_args()
@@ -116,7 +118,7 @@ def main():
         sys.exit(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
 
     results = {}
-    load_before = os.getloadavg()[0]
+    load_before, commit = os.getloadavg()[0], git_commit()  # the code the runs copy, as they begin
     with tempfile.TemporaryDirectory(prefix="chargen-quality-") as tmp:
         print("| configuration | all stages s | train s | s/epoch | epochs (best) | static | sampled (+ n-gram) | "
               "dynamic | mixed online | ppmd16 | real words | loop | copy | device |")
@@ -143,6 +145,19 @@ def main():
     if args.out:
         params = {name: CONFIGS[name] + args.set for name in args.configs}
         write_results(args.out, results, params, "python bench/quality.py " + " ".join(sys.argv[1:]), load_before)
+        # This process never loads Keras: the device is the one the runs trained on, and the
+        # commit the one they copied, not whatever was checked out by the time they ended.
+        out = Path(args.out)
+        record = json.loads(out.read_text())
+        record["commit"] = commit
+        trained = [m["train"] for m in results.values() if "train" in m]
+        if trained:
+            record["machine"]["device"] = f"{trained[0]['device']} ({trained[0]['backend']})"
+        if args.note:
+            record["note"] = args.note
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+        os.replace(tmp, out)
 
 
 if __name__ == "__main__":

@@ -257,6 +257,8 @@ def hour() -> str:
             notes.append(f"- {title.split(' (')[0]}: " + "; ".join(
                 f"{what} ({'met' if ok else 'not met'})" for what, ok in goals))
         machines.setdefault(machine_line(rec, "bench/results/quality/hour-*.json").replace(rel, ""), []).append(name)
+        if rec.get("note"):
+            notes.append(f"- How {title.split(' (')[0]}'s run went: {rec['note']}")
     if not rows:
         return "No hour run has a results file yet: `python bench/quality.py hour --out bench/results/quality/hour-alice.json`."
     out = table(["book", "training", "epochs (best)", "static (default)", "sampled", "dynamic", "mixed online",
@@ -280,7 +282,7 @@ def hour_summary() -> str:
         alice = next(iter(load("bench/results/quality/alice.json")["figures"].values()))["eval"]["lstm"]
         line = (f"It trains for {a['train']['train_seconds'] / 60:.0f} minutes on a {a_machine()} (the default: about "
                 f"{default_min:.0f}) and scores Alice's held-out text at {a['eval']['lstm']:.3f} bits/char against "
-                f"the default's {alice:.3f}")
+                f"the default's {alice:.3f} and PPMd's {a['eval']['ppmd16']:.3f}")
         if "hour-moby-dick" in runs:
             mb = runs["hour-moby-dick"]["eval"]
             line += f", Moby Dick's at {mb['lstm']:.3f} against PPMd's {mb['ppmd16']:.3f}"

@@ -266,21 +266,18 @@ def hour() -> str:
     return out + "\n\nGoals:\n" + "\n".join(notes) + "\n\n" + " ".join(machines)
 
 
-def a_machine() -> str:
-    m = load("bench/results/quality/hour-alice.json")["machine"]
-    return f"{m['cores']}-core {m['cpu']}"
-
-
 def hour_summary() -> str:
     """The README's lines on the recipe: its command, what it costs and what it gives."""
-    runs = {name: m for name, _, _, m in hour_runs()}
+    found = hour_runs()
+    runs = {name: m for name, _, _, m in found}
+    machines = {name: rec["machine"] for name, _, rec, _ in found}
     lines = [f"```bash\n{hour_command()}   # add -S download.book=2701 for Moby Dick\n```", ""]
     if "hour-alice" in runs:
         a = runs["hour-alice"]
         speed = next(r for r in load("bench/results/train_speed.json")["figures"]["rows"] if r["setup"] == "default")
         default_min = speed["seconds_per_epoch"] * params()["train"]["epochs"] / 60
         alice = next(iter(load("bench/results/quality/alice.json")["figures"].values()))["eval"]["lstm"]
-        line = (f"It trains for {a['train']['train_seconds'] / 60:.0f} minutes on a {a_machine()} (the default: about "
+        line = (f"It trains for {a['train']['train_seconds'] / 60:.0f} minutes on a {machines['hour-alice']['cores']}-core {machines['hour-alice']['cpu']} (the default: about "
                 f"{default_min:.0f}) and scores Alice's held-out text at {a['eval']['lstm']:.3f} bits/char against "
                 f"the default's {alice:.3f} and PPMd's {a['eval']['ppmd16']:.3f}")
         if "hour-moby-dick" in runs:

@@ -122,6 +122,7 @@ SCHEMA = {
     "select": {
         "average": _int(1, extra=" (1 = the single best checkpoint; N > 1 also tries the mean "
                         "of the N best and keeps it if its validation loss is lower)"),
+        "candidates": _int(0, extra=" (re-score the N checkpoints with the lowest logged validation loss; 0 = all)"),
     },
     "evaluate": {
         "dynamic_lr": Key(float, "a number >= 0 (SGD step size of dynamic evaluation; 0 = off)",

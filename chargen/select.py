@@ -1,19 +1,23 @@
 """Pick the best weights by validation loss, re-measured here rather than read from a log.
 
 Training logs a validation loss over windows that each start from a zeroed state, which is
-what early stopping needs. Here every candidate is scored the way the model is used: the
-validation text read as continuous streams with the state carried (chargen.numpy_lstm).
+what early stopping needs. Here the candidates are scored the way the model is used: the
+validation text read as continuous streams with the state carried (chargen.numpy_lstm). The
+logged loss only shortlists them: the two measures rank neighbouring epochs differently, but an
+epoch far down the log's ranking is not the best on streams, and re-scoring all 64 checkpoints
+of a long run on a big book takes longer than its evaluation.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from chargen.bundle import save_bundle
-from chargen.checkpoints import committed_weights, epoch_of
+from chargen.checkpoints import committed_weights, epoch_of, read_history
 from chargen.dataset import load_dataset
 from chargen.io import ChargenError, read_json
 from chargen.model import LN2, build, numpy_weights
@@ -38,17 +42,28 @@ def load_model_for(ckpt: Path, ds: dict):
     return model, cfg
 
 
-def select(ckpt, dataset_path, out, average: int = 1, log=print) -> dict:
+def shortlist(files: list[Path], history: list[dict], keep: int) -> list[Path]:
+    """The `keep` checkpoints with the lowest logged validation loss (ties: the earlier epoch),
+    in epoch order; all of them when keep is 0."""
+    if not keep or keep >= len(files):
+        return files
+    logged = {r["epoch"]: r["val_loss"] if math.isfinite(r["val_loss"]) else math.inf for r in history}
+    best = sorted(files, key=lambda p: (logged[epoch_of(p)], epoch_of(p)))[:keep]
+    return sorted(best, key=epoch_of)
+
+
+def select(ckpt, dataset_path, out, average: int = 1, candidates: int = 0, log=print) -> dict:
     ckpt = Path(ckpt)
     ds = load_dataset(dataset_path)
     model, cfg = load_model_for(ckpt, ds)
     val = ds["val_ids"][:cfg.get("val_chars") or None]  # what training validated on (the evaluate stage reads it all)
-    files = committed_weights(ckpt)
-    if not files:
+    finished = committed_weights(ckpt)
+    if not finished:
         raise ChargenError(f"no finished checkpoint in {ckpt}: run the train stage first (dvc repro train)")
-
+    files = shortlist(finished, read_history(ckpt / "history.csv"), candidates and max(candidates, average))
+    among = f", the {len(files)} of {len(finished)} with the lowest logged loss" if len(files) < len(finished) else ""
     log(f"re-scoring {len(files)} checkpoint{'s' * (len(files) != 1)} on {len(val):,} held-out chars "
-        f"({STREAMS} streams, the state carried)")
+        f"({STREAMS} streams, the state carried{among})")
     tick = ticker(len(files), "checkpoint", log, lines=len(files))
     scores, weights = {}, {}
     for n, p in enumerate(files, 1):
@@ -87,6 +102,7 @@ def select(ckpt, dataset_path, out, average: int = 1, log=print) -> dict:
         "val_bpc": round(best_loss / LN2, 5),
         "best_single_val_bpc": round(scores[ranked[0]] / LN2, 5),
         "candidates": len(files),
+        "checkpoints": len(finished),
         "val_chars_scored": int(len(val) - 1) // STREAMS * STREAMS,
         "val_streams": STREAMS,
     }

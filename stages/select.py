@@ -1,4 +1,4 @@
-"""select: re-evaluate every checkpoint on the validation split; keep the best in models/best/."""
+"""select: re-evaluate the checkpoints on the validation split; keep the best in models/best/."""
 
 from functools import partial
 from pathlib import Path
@@ -17,11 +17,12 @@ COMPARED = ("epoch", "val_bpc", "averaged_val_bpc")  # what `dvc metrics show` a
 
 def main():
     p = read_params()
-    result = select(CKPT, DATASET, OUT, p["select"]["average"], log=partial(print, flush=True))
+    result = select(CKPT, DATASET, OUT, p["select"]["average"], p["select"]["candidates"],
+                    log=partial(print, flush=True))
     write_json(METRICS, {k: result[k] for k in COMPARED if k in result})
     write_json(RUN, {k: v for k, v in result.items() if k not in COMPARED})
     print(f"selected epoch {result['epoch']}: val {result['val_bpc']:.4f} bits/char "
-          f"of {result['candidates']} checkpoints")
+          f"of {result['candidates']} checkpoints re-scored ({result['checkpoints']} saved)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Training, checkpoints, resume and selection on a tiny model and text."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,6 +180,28 @@ def test_select_picks_the_lowest_stream_loss_and_is_loadable_alone(tmp_path, dat
     (out / "model.keras").write_bytes(b"not a zip")
     with pytest.raises(ChargenError, match=r"model.keras is corrupt or truncated .*dvc repro -f select"):
         bundle.load_bundle(out)
+
+
+def test_select_re_scores_only_the_checkpoints_the_log_ranks_best(tmp_path, dataset):
+    ckpt = tmp_path / "ckpt"
+    train.train(dict(CFG, epochs=4), 1, dataset, ckpt, log=lambda *_: None)
+    logged = {r["epoch"]: r["val_loss"] for r in checkpoints.read_history(ckpt / "history.csv")}
+    lines = []
+    res = select.select(ckpt, dataset, tmp_path / "best", candidates=2, log=lines.append)
+    scored = [int(line.split("(epoch ")[1].split(")")[0]) for line in lines if line.startswith("  checkpoint ")]
+    assert sorted(scored) == sorted(sorted(logged, key=logged.get)[:2]) and res["epoch"] in scored
+    assert (res["candidates"], res["checkpoints"]) == (2, 4) and "the 2 of 4 with the lowest logged loss" in lines[0]
+    # Averaging N needs N scored; 0 scores every checkpoint.
+    assert select.select(ckpt, dataset, tmp_path / "b3", average=3, candidates=2, log=str)["candidates"] == 3
+    assert select.select(ckpt, dataset, tmp_path / "b0", candidates=0, log=str)["candidates"] == 4
+
+
+def test_shortlist_ranks_by_logged_loss_earlier_epoch_first_on_ties():
+    files = [Path(checkpoints.weights_name(e)) for e in (1, 2, 3, 4)]
+    history = [{"epoch": 1, "val_loss": 2.0}, {"epoch": 2, "val_loss": float("nan")},
+               {"epoch": 3, "val_loss": 1.5}, {"epoch": 4, "val_loss": 2.0}]
+    assert [checkpoints.epoch_of(p) for p in select.shortlist(files, history, 2)] == [1, 3]
+    assert select.shortlist(files, history, 0) == files and select.shortlist(files, history, 9) == files
 
 
 def test_no_checkpoints_is_a_clear_error(tmp_path, dataset):

@@ -34,14 +34,23 @@ def load(rel: str) -> dict:
     return json.loads((ROOT / rel).read_text())
 
 
-def machine_line(rec: dict, rel: str) -> str:
-    """'Machine: ...' naming the machine, the results file and the commit the code ran at."""
+def machine_name(rec: dict) -> str:
+    """The machine and libraries a results file was measured with."""
     m = rec["machine"]
     v = m.get("versions", {})
     libs = ", ".join(f"{k} {v[k]}" for k in ("tensorflow", "keras", "jax", "numpy") if k in v)
+    return f"{m['cores']}-core {m['cpu']}, {m['device']}, {m['blas']}; {libs}"
+
+
+def run_source(rec: dict, rel: str) -> str:
+    """The results file, the commit the code ran at and the load when it began."""
     load_note = f", load {rec['load_before']:.1f} when it began" if rec.get("load_before") is not None else ""
-    return (f"Machine: {m['cores']}-core {m['cpu']}, {m['device']}, {m['blas']}; {libs} "
-            f"(`{rel}`, code at {rec['commit']}{load_note}).")
+    return f"`{rel}`, code at {rec['commit']}{load_note}"
+
+
+def machine_line(rec: dict, rel: str) -> str:
+    """'Machine: ...' naming the machine, the results file and the commit the code ran at."""
+    return f"Machine: {machine_name(rec)} ({run_source(rec, rel)})."
 
 
 def table(header: list[str], rows: list[list], align: str = "") -> str:
@@ -200,25 +209,28 @@ def h100() -> str:
             f"code at 8ae878d (`{d}`).")
 
 
-# --- the hour recipe (bench/quality.py hour, bench/results/quality/hour-*.json) ------------
+# --- the hour recipes (bench/quality.py HOUR, HOUR_LARGE; bench/results/quality/hour-*.json) --
 
-HOUR_BOOKS = {"hour-alice": ("Alice (11)", "alice"), "hour-moby-dick": ("Moby Dick (2701)", "moby-dick"),
-              "hour-origin": ("On the Origin of Species (1228)", "origin")}
-HOUR_MINUTES = 60  # the recipe's promise: at most an hour of training on a 2-core machine
+# results file -> (book, its default run's results file, recipe); Alice first
+HOUR_RUNS = {"hour-alice": ("Alice (11)", "alice", "hour"),
+             "hour-moby-dick": ("Moby Dick (2701)", "moby-dick", "hour"),
+             "hour-large-moby-dick": ("Moby Dick (2701)", "moby-dick", "hour-large"),
+             "hour-large-origin": ("On the Origin of Species (1228)", "origin", "hour-large")}
+HOUR_MINUTES = 60  # the recipes' promise: at most an hour of training on a 2-core machine
 
 
-def hour_command(book: int | None = None) -> str:
-    """The one command that runs the recipe, from bench/quality.py's HOUR list."""
-    from bench.quality import HOUR
+def hour_command(recipe: str = "hour", book: int | None = None) -> str:
+    """The one command that runs a recipe, from bench/quality.py's HOUR or HOUR_LARGE list."""
+    from bench.quality import HOUR, HOUR_LARGE
 
-    sets = ([f"download.book={book}"] if book else []) + HOUR
+    sets = ([f"download.book={book}"] if book else []) + {"hour": HOUR, "hour-large": HOUR_LARGE}[recipe]
     return "dvc exp run " + " ".join(f"-S {s}" for s in sets)
 
 
 def hour_runs() -> list[tuple[str, str, dict, dict]]:
     """(name, file, record, figures) of each hour run that has a results file, Alice first."""
     runs = []
-    for name, (title, _) in HOUR_BOOKS.items():
+    for name in HOUR_RUNS:
         rel = f"bench/results/quality/{name}.json"
         if (ROOT / rel).is_file():
             rec = load(rel)
@@ -228,7 +240,7 @@ def hour_runs() -> list[tuple[str, str, dict, dict]]:
 
 
 def hour_goals(name: str, m: dict) -> list[tuple[str, bool]]:
-    """The recipe's goals (issue 30) for one book: (what, met)."""
+    """The recipes' goals (issue 30) for one run: (what, met)."""
     e, s, minutes = m["eval"], m["samples"], m["train"]["train_seconds"] / 60
     goals = [(f"training {minutes:.0f} min, at most {HOUR_MINUTES}", minutes <= HOUR_MINUTES)]
     if name == "hour-alice":
@@ -237,52 +249,56 @@ def hour_goals(name: str, m: dict) -> list[tuple[str, bool]]:
                   (f"real words at 0.8 {pct(s['real_word_share'])}, at least 94%", float(s["real_word_share"]) >= 0.94),
                   (f"longest loop {s['longest_repeat']} chars, at most 60", int(s["longest_repeat"]) <= 60),
                   (f"longest copy {s['longest_copy']} chars, at most 50", int(s["longest_copy"]) <= 50)]
-    elif name == "hour-moby-dick":
+    elif "moby-dick" in name:
         goals.append((f"static {e['lstm']:.3f}, below PPMd16's {e['ppmd16']:.3f}", e["lstm"] < e["ppmd16"]))
-    return goals
+    return goals  # Origin is reported beside Moby Dick, with no goal but the time
 
 
 def hour() -> str:
     rows, notes, machines = [], [], {}
     for name, rel, rec, m in hour_runs():
-        title, default = HOUR_BOOKS[name]
+        title, default, recipe = HOUR_RUNS[name]
         t, e, s = m["train"], m["eval"], m["samples"]
         base = next(iter(load(f"bench/results/quality/{default}.json")["figures"].values()))["eval"]["lstm"]
-        rows.append([title, f"{t['train_seconds'] / 60:.0f} min", f"{t['epochs_run']} ({t['best_epoch']})",
+        rows.append([title, f"`{recipe}`", f"{t['train_seconds'] / 60:.0f} min", f"{t['epochs_run']} ({t['best_epoch']})",
                      f"{bpc(e['lstm'])} ({bpc(base)})", bpc(e["lstm_ngram"]), bpc(e["lstm_dynamic"]),
                      bpc(e["lstm_mix"]), bpc(e["ppmd16"]), pct(s["real_word_share"]),
                      f"{s['longest_repeat']} / {s['longest_copy']}"])
-        goals = hour_goals(name, m)
-        if len(goals) > 1 or name != "hour-origin":
-            notes.append(f"- {title.split(' (')[0]}: " + "; ".join(
-                f"{what} ({'met' if ok else 'not met'})" for what, ok in goals))
-        machines.setdefault(machine_line(rec, "bench/results/quality/hour-*.json").replace(rel, ""), []).append(name)
+        who = f"{title.split(' (')[0]}, `{recipe}` ({run_source(rec, rel)})"
+        notes.append(f"- {who}: " + "; ".join(f"{what} ({'met' if ok else 'not met'})"
+                                                for what, ok in hour_goals(name, m)))
         if rec.get("note"):
-            notes.append(f"- How {title.split(' (')[0]}'s run went: {rec['note']}")
+            notes.append(f"  How the run went: {rec['note']}")
+        machines.setdefault(machine_name(rec), []).append(name)
     if not rows:
         return "No hour run has a results file yet: `python bench/quality.py hour --out bench/results/quality/hour-alice.json`."
-    out = table(["book", "training", "epochs (best)", "static (default)", "sampled", "dynamic", "mixed online",
-                 "PPMd16", "real words (0.8)", "loop / copy"], rows, "l" + "r" * 9)
-    return out + "\n\nGoals:\n" + "\n".join(notes) + "\n\n" + " ".join(machines)
+    out = table(["book", "recipe", "training", "epochs (best)", "static (default)", "sampled", "dynamic",
+                 "mixed online", "PPMd16", "real words (0.8)", "loop / copy"], rows, "ll" + "r" * 9)
+    where = " ".join(f"Machine: {name}." for name in machines)
+    return out + "\n\nGoals:\n" + "\n".join(notes) + "\n\n" + where
 
 
 def hour_summary() -> str:
-    """The README's lines on the recipe: its command, what it costs and what it gives."""
+    """The README's lines on the recipes: their commands, what they cost and what they give."""
     found = hour_runs()
     runs = {name: m for name, _, _, m in found}
     machines = {name: rec["machine"] for name, _, rec, _ in found}
-    lines = [f"```bash\n{hour_command()}   # add -S download.book=2701 for Moby Dick\n```", ""]
+    lines = [f"```bash\n{hour_command()}   # Alice-sized texts\n"
+             f"{hour_command('hour-large')}   # books near a million characters\n```", ""]
     if "hour-alice" in runs:
-        a = runs["hour-alice"]
+        a, mach = runs["hour-alice"], machines["hour-alice"]
         speed = next(r for r in load("bench/results/train_speed.json")["figures"]["rows"] if r["setup"] == "default")
         default_min = speed["seconds_per_epoch"] * params()["train"]["epochs"] / 60
         alice = next(iter(load("bench/results/quality/alice.json")["figures"].values()))["eval"]["lstm"]
-        line = (f"It trains for {a['train']['train_seconds'] / 60:.0f} minutes on a {machines['hour-alice']['cores']}-core {machines['hour-alice']['cpu']} (the default: about "
-                f"{default_min:.0f}) and scores Alice's held-out text at {a['eval']['lstm']:.3f} bits/char against "
-                f"the default's {alice:.3f} and PPMd's {a['eval']['ppmd16']:.3f}")
-        if "hour-moby-dick" in runs:
-            mb = runs["hour-moby-dick"]["eval"]
-            line += f", Moby Dick's at {mb['lstm']:.3f} against PPMd's {mb['ppmd16']:.3f}"
+        longest = max(m["train"]["train_seconds"] for m in runs.values() if m) / 60
+        line = (f"Each trained for at most {longest:.0f} minutes on a {mach['cores']}-core {mach['cpu']} (the default: about "
+                f"{default_min:.0f} minutes). The first scores Alice's held-out text at {a['eval']['lstm']:.3f} "
+                f"bits/char against the default's {alice:.3f} and PPMd's {a['eval']['ppmd16']:.3f}")
+        large = [f"{book} at {runs[name]['eval']['lstm']:.3f} against {runs[name]['eval']['ppmd16']:.3f}"
+                 for name, book in (("hour-large-moby-dick", "Moby Dick's"), ("hour-large-origin", "Origin of Species'"))
+                 if name in runs]
+        if large:
+            line += "; the second scores " + " and ".join(large)
         lines.append(line + " ([results](docs/results.md#an-hour-of-training)).")
     return "\n".join(lines)
 
@@ -328,7 +344,7 @@ RENDERERS = {
     "metrics-show": metrics_show, "train-time": train_time, "sample-intro": sample_intro, "default-alice": default_alice,
     "larger-books": larger_books, "levers": levers, "h100": h100, "blas-warmup": blas_warmup,
     "pipeline-speed": pipeline_speed, "export-speed": export_speed, "hour": hour, "hour-summary": hour_summary,
-    "hour-command": lambda: f"```bash\n{hour_command()}\n```",
+    "hour-command": lambda: f"```bash\n{hour_command()}\n{hour_command('hour-large', 2701)}\n```",
 }
 
 

@@ -283,8 +283,8 @@ def hour_summary() -> str:
     found = hour_runs()
     runs = {name: m for name, _, _, m in found}
     machines = {name: rec["machine"] for name, _, rec, _ in found}
-    lines = [f"```bash\n{hour_command()}   # Alice-sized texts\n"
-             f"{hour_command('hour-large')}   # books near a million characters\n```", ""]
+    lines = [f"```bash\n{hour_command()}   # a text of Alice's size\n"
+             f"{hour_command('hour-large')}   # a book near a million characters: add -S download.book=2701\n```", ""]
     if "hour-alice" in runs:
         a, mach = runs["hour-alice"], machines["hour-alice"]
         speed = next(r for r in load("bench/results/train_speed.json")["figures"]["rows"] if r["setup"] == "default")
@@ -294,7 +294,7 @@ def hour_summary() -> str:
         line = (f"Each trained for at most {longest:.0f} minutes on a {mach['cores']}-core {mach['cpu']} (the default: about "
                 f"{default_min:.0f} minutes). The first scores Alice's held-out text at {a['eval']['lstm']:.3f} "
                 f"bits/char against the default's {alice:.3f} and PPMd's {a['eval']['ppmd16']:.3f}")
-        large = [f"{book} at {runs[name]['eval']['lstm']:.3f} against {runs[name]['eval']['ppmd16']:.3f}"
+        large = [f"{book} at {runs[name]['eval']['lstm']:.3f} against PPMd's {runs[name]['eval']['ppmd16']:.3f}"
                  for name, book in (("hour-large-moby-dick", "Moby Dick's"), ("hour-large-origin", "Origin of Species'"))
                  if name in runs]
         if large:

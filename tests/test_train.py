@@ -185,11 +185,15 @@ def test_select_picks_the_lowest_stream_loss_and_is_loadable_alone(tmp_path, dat
 def test_select_re_scores_only_the_checkpoints_the_log_ranks_best(tmp_path, dataset):
     ckpt = tmp_path / "ckpt"
     train.train(dict(CFG, epochs=4), 1, dataset, ckpt, log=lambda *_: None)
-    logged = {r["epoch"]: r["val_loss"] for r in checkpoints.read_history(ckpt / "history.csv")}
+    # A log that ranks epochs 1 and 3 best (a tiny run's loss just falls, so the last would be).
+    rows = checkpoints.read_history(ckpt / "history.csv")
+    for r, logged in zip(rows, (1.0, 3.0, 2.0, 4.0)):
+        r["val_loss"] = logged
+    (ckpt / "history.csv").write_text(checkpoints.history_csv(rows))
     lines = []
     res = select.select(ckpt, dataset, tmp_path / "best", candidates=2, log=lines.append)
     scored = [int(line.split("(epoch ")[1].split(")")[0]) for line in lines if line.startswith("  checkpoint ")]
-    assert sorted(scored) == sorted(sorted(logged, key=logged.get)[:2]) and res["epoch"] in scored
+    assert scored == [1, 3] and res["epoch"] in scored
     assert (res["candidates"], res["checkpoints"]) == (2, 4) and "the 2 of 4 with the lowest logged loss" in lines[0]
     # Averaging N needs N scored; 0 scores every checkpoint.
     assert select.select(ckpt, dataset, tmp_path / "b3", average=3, candidates=2, log=str)["candidates"] == 3
@@ -202,6 +206,9 @@ def test_shortlist_ranks_by_logged_loss_earlier_epoch_first_on_ties():
                {"epoch": 3, "val_loss": 1.5}, {"epoch": 4, "val_loss": 2.0}]
     assert [checkpoints.epoch_of(p) for p in select.shortlist(files, history, 2)] == [1, 3]
     assert select.shortlist(files, history, 0) == files and select.shortlist(files, history, 9) == files
+    # A diverged run (no logged loss is a number) gives no ranking: every checkpoint is re-scored.
+    diverged = [dict(r, val_loss=float("nan")) for r in history]
+    assert select.shortlist(files, diverged, 2) == files
 
 
 def test_no_checkpoints_is_a_clear_error(tmp_path, dataset):

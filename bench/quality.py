@@ -58,6 +58,7 @@ CONFIGS = {
     "hour-moby-dick": ["download.book=2701"] + HOUR,
     "hour-large-moby-dick": ["download.book=2701"] + HOUR_LARGE,
     "hour-large-origin": ["download.book=1228"] + HOUR_LARGE,
+    "hour-large-origin-streams": ["download.book=1228"] + HOUR_LARGE + ["train.batches=streams"],
     "tutorial": TUTORIAL,
     "2x384-d0.5-e24": ["train.dropout=0.5", "train.epochs=24"],
     "2x512-d0.5": ["train.units=512", "train.dropout=0.5"],

@@ -212,10 +212,11 @@ def h100() -> str:
 # --- the hour recipes (bench/quality.py HOUR, HOUR_LARGE; bench/results/quality/hour-*.json) --
 
 # results file -> (book, its default run's results file, recipe); Alice first
-HOUR_RUNS = {"hour-alice": ("Alice (11)", "alice", "hour"),
-             "hour-moby-dick": ("Moby Dick (2701)", "moby-dick", "hour"),
-             "hour-large-moby-dick": ("Moby Dick (2701)", "moby-dick", "hour-large"),
-             "hour-large-origin": ("On the Origin of Species (1228)", "origin", "hour-large")}
+HOUR_RUNS = {"hour-alice": ("Alice (11)", "alice", "`hour`"),
+             "hour-moby-dick": ("Moby Dick (2701)", "moby-dick", "`hour`"),
+             "hour-large-moby-dick": ("Moby Dick (2701)", "moby-dick", "`hour-large`"),
+             "hour-large-origin": ("On the Origin of Species (1228)", "origin", "`hour-large`"),
+             "hour-large-origin-streams": ("On the Origin of Species (1228)", "origin", "`hour-large`, streams")}
 HOUR_MINUTES = 60  # the recipes' promise: at most an hour of training on a 2-core machine
 
 
@@ -260,11 +261,11 @@ def hour() -> str:
         title, default, recipe = HOUR_RUNS[name]
         t, e, s = m["train"], m["eval"], m["samples"]
         base = next(iter(load(f"bench/results/quality/{default}.json")["figures"].values()))["eval"]["lstm"]
-        rows.append([title, f"`{recipe}`", f"{t['train_seconds'] / 60:.0f} min", f"{t['epochs_run']} ({t['best_epoch']})",
+        rows.append([title, recipe, f"{t['train_seconds'] / 60:.0f} min", f"{t['epochs_run']} ({t['best_epoch']})",
                      f"{bpc(e['lstm'])} ({bpc(base)})", bpc(e["lstm_ngram"]), bpc(e["lstm_dynamic"]),
                      bpc(e["lstm_mix"]), bpc(e["ppmd16"]), pct(s["real_word_share"]),
                      f"{s['longest_repeat']} / {s['longest_copy']}"])
-        who = f"{title.split(' (')[0]}, `{recipe}` ({run_source(rec, rel)})"
+        who = f"{title.split(' (')[0]}, {recipe} ({run_source(rec, rel)})"
         notes.append(f"- {who}: " + "; ".join(f"{what} ({'met' if ok else 'not met'})"
                                                 for what, ok in hour_goals(name, m)))
         if rec.get("note"):
@@ -295,10 +296,11 @@ def hour_summary() -> str:
                 f"{default_min:.0f} minutes). The first scores Alice's held-out text at {a['eval']['lstm']:.3f} "
                 f"bits/char against the default's {alice:.3f} and PPMd's {a['eval']['ppmd16']:.3f}")
         large = [f"{book} at {runs[name]['eval']['lstm']:.3f} against PPMd's {runs[name]['eval']['ppmd16']:.3f}"
-                 for name, book in (("hour-large-moby-dick", "Moby Dick's"), ("hour-large-origin", "Origin of Species'"))
+                 for name, book in (("hour-large-moby-dick", "Moby Dick's"), ("hour-large-origin", "Origin of Species'"),
+                                    ("hour-large-origin-streams", "with `-S train.batches=streams` Origin's"))
                  if name in runs]
         if large:
-            line += "; the second scores " + " and ".join(large)
+            line += "; the second scores " + ", ".join(large[:-1]) + " and " * (len(large) > 1) + large[-1]
         lines.append(line + " ([results](docs/results.md#an-hour-of-training)).")
     return "\n".join(lines)
 

@@ -269,7 +269,7 @@ def hour() -> str:
         notes.append(f"- {who}: " + "; ".join(f"{what} ({'met' if ok else 'not met'})"
                                                 for what, ok in hour_goals(name, m)))
         if rec.get("note"):
-            notes.append(f"  How the run went: {rec['note']}")
+            notes.append(f"  Conditions: {rec['note']}")
         machines.setdefault(machine_name(rec), []).append(name)
     if not rows:
         return "No hour run has a results file yet: `python bench/quality.py hour --out bench/results/quality/hour-alice.json`."
@@ -291,7 +291,7 @@ def hour_summary() -> str:
         speed = next(r for r in load("bench/results/train_speed.json")["figures"]["rows"] if r["setup"] == "default")
         default_min = speed["seconds_per_epoch"] * params()["train"]["epochs"] / 60
         alice = next(iter(load("bench/results/quality/alice.json")["figures"].values()))["eval"]["lstm"]
-        longest = max(m["train"]["train_seconds"] for m in runs.values() if m) / 60
+        longest = max(m["train"]["train_seconds"] for m in runs.values()) / 60
         line = (f"Each trained for at most {longest:.0f} minutes on a {mach['cores']}-core {mach['cpu']} (the default: about "
                 f"{default_min:.0f} minutes). The first scores Alice's held-out text at {a['eval']['lstm']:.3f} "
                 f"bits/char against the default's {alice:.3f} and PPMd's {a['eval']['ppmd16']:.3f}")
